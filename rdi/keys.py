@@ -1,0 +1,73 @@
+"""Names of every key rdi keeps in the RDI database — the only place they are spelled (DESIGN §5).
+
+Layout:
+  * ``data:<server_name>.<schema-or-db>.<table>`` — staging stream of a table (Debezium Server Redis sink,
+    ``extended`` format); a hot table may be split into ``...:<n>`` partitions by primary-key hash.
+  * ``dlq:<stream>`` — rejected records of a staging stream.
+  * ``metadata:debezium:offsets`` — collector positions, as Debezium's Redis offset store keeps them.
+  * ``rdi:...`` — everything else of ours: consumer groups, pipeline config/status, HA lock, counters.
+
+When the RDI DB is a Redis Cluster, a source's streams and its offset key must share a slot so that a
+collector can write "events + position" atomically: :func:`hash_tag` gives the ``{...}`` tag to embed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEBEZIUM_OFFSETS",
+    "DEBEZIUM_SCHEMA_HISTORY",
+    "HA_LOCK",
+    "STREAM_PATTERN",
+    "consumer_group",
+    "dlq_stream",
+    "hash_tag",
+    "offset_field",
+    "offset_key",
+    "pipeline_config",
+    "pipeline_status",
+    "staging_stream",
+]
+
+STREAM_PATTERN = "data:*"
+DEBEZIUM_OFFSETS = "metadata:debezium:offsets"
+DEBEZIUM_SCHEMA_HISTORY = "metadata:debezium:schema_history"
+HA_LOCK = "rdi:ha:lock"
+
+
+def hash_tag(server_name: str) -> str:
+    """``{<server_name>}``: keeps a source's streams and offsets in one Redis Cluster slot."""
+    return "{" + server_name + "}"
+
+
+def staging_stream(server_name: str, namespace: str | None, table: str, partition: int | None = None) -> str:
+    """``data:<server_name>.<schema-or-db>.<table>[:<n>]``, the stream Debezium Server would write."""
+    name = f"data:{server_name}.{namespace}.{table}" if namespace else f"data:{server_name}.{table}"
+    return name if partition is None else f"{name}:{partition}"
+
+
+def dlq_stream(stream: str) -> str:
+    """``dlq:<stream>``: where records rejected while processing ``stream`` go."""
+    return f"dlq:{stream}"
+
+
+def offset_key(server_name: str | None = None) -> str:
+    """The hash holding collector positions; per-source tagged form when ``server_name`` is given."""
+    return DEBEZIUM_OFFSETS if server_name is None else f"metadata:debezium:offsets:{hash_tag(server_name)}"
+
+
+def offset_field(server_name: str) -> str:
+    """The offsets-hash field of one source, as Debezium Server names it: ``["redis",{"server":..}]``."""
+    return '["redis",{"server":"' + server_name + '"}]'
+
+
+def consumer_group(pipeline: str = "default") -> str:
+    """Consumer group the processor of ``pipeline`` reads staging streams with."""
+    return f"rdi:processor:{pipeline}"
+
+
+def pipeline_config(pipeline: str = "default") -> str:
+    return f"rdi:pipeline:{pipeline}:config"
+
+
+def pipeline_status(pipeline: str = "default") -> str:
+    return f"rdi:pipeline:{pipeline}:status"
