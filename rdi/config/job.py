@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from rdi.expressions import Expression, ExpressionError, Language, compile_expression
 
@@ -57,11 +58,12 @@ class CacheSettings(_Closed):
     ttl_seconds: int = Field(60, ge=1)
 
 
-def _compile(text: str, language: Language) -> Expression:
+def _compile(text: str, language: Language, at: tuple[str | int, ...] = ("expression",)) -> Expression:
+    """Compile at load; a failure is located at `at` (relative to the model being validated)."""
     try:
         return compile_expression(text, language)
     except ExpressionError as exc:
-        raise ValueError(str(exc)) from None
+        raise PydanticCustomError("expression", "{message}", {"message": str(exc), "at": at}) from None
 
 
 class ExpressionSpec(_Closed):
@@ -209,7 +211,7 @@ class MapSettings(_Closed):
 
     @model_validator(mode="after")
     def _compile_expression(self) -> MapSettings:
-        self._compiled = _compile_tree(self.expression, self.language)
+        self._compiled = _compile_tree(self.expression, self.language, ("expression",))
         return self
 
     @property
@@ -218,12 +220,14 @@ class MapSettings(_Closed):
         return self._compiled
 
 
-def _compile_tree(tree: str | dict[str, Any], language: Language) -> Expression | dict[str, Any]:
+def _compile_tree(
+    tree: str | dict[str, Any], language: Language, at: tuple[str | int, ...]
+) -> Expression | dict[str, Any]:
     if isinstance(tree, str):
-        return _compile(tree, language)
+        return _compile(tree, language, at)
     out: dict[str, Any] = {}
     for name, sub in tree.items():
-        out[name] = _compile_tree(sub if isinstance(sub, dict) else str(sub), language)
+        out[name] = _compile_tree(sub if isinstance(sub, dict) else str(sub), language, (*at, name))
     return out
 
 
@@ -258,7 +262,7 @@ class LookupSettings(_Closed):
 
     @model_validator(mode="after")
     def _compile_args(self) -> LookupSettings:
-        self._compiled = [_compile(a, self.language) for a in self.args]
+        self._compiled = [_compile(a, self.language, ("args", i)) for i, a in enumerate(self.args)]
         return self
 
     @property
@@ -333,17 +337,25 @@ class NestSpec(_Closed):
     parent_key: str
     child_key: str | None = None
     nesting_key: str
-    path: str = Field(pattern=r"^\$")
+    path: str = Field(description="JSONPath of the child map in the parent document, starting at `$`.")
     structure: Literal["map"] = "map"
+
+    @field_validator("path")
+    @classmethod
+    def _jsonpath(cls, v: str) -> str:
+        if not v.startswith("$"):
+            raise ValueError(f"`path` is a JSONPath starting with `$` (e.g. `$.lines`), got '{v}'")
+        return v
 
 
 MappingItem: TypeAlias = str | dict[str, str]
 
 
 def _check_mapping(items: list[MappingItem]) -> list[MappingItem]:
-    for item in items:
+    for i, item in enumerate(items):
         if isinstance(item, dict) and len(item) != 1:
-            raise ValueError(f"a mapping item is a field name or `{{field: alias}}`, got {item!r}")
+            msg = f"an item is a field name or a one-key mapping `{{field: alias}}`, got {len(item)} keys"
+            raise PydanticCustomError("mapping_item", "{message}", {"message": msg, "at": (i,)})
     return items
 
 
@@ -441,9 +453,11 @@ class Job(_Closed):
 
     @model_validator(mode="after")
     def _outputs_fit_source(self) -> Job:
-        for out in self.output:
+        for i, out in enumerate(self.output):
             if isinstance(out, RelationalWriteBlock) and self.source.redis is None:
-                raise ValueError("`relational.write` is a write-behind output; the job source needs `redis`")
+                msg = "`relational.write` is a write-behind output; the job's source needs `redis`"
+                raise PydanticCustomError("job", "{message}", {"message": msg, "at": ("output", i, "uses")})
         if self.source.redis is not None and not self.output:
-            raise ValueError("a write-behind job needs at least one output")
+            msg = "a write-behind job needs at least one output"
+            raise PydanticCustomError("job", "{message}", {"message": msg, "at": ("output",)})
         return self
