@@ -47,6 +47,8 @@ class Record:
       * ``partial``: the flat row (the after-image; for a delete, the before-image or else the key columns);
       * ``full``: ``{"key", "before", "after", "opcode", "db", "schema", "table"}``.
     ``key`` is the primary-key columns of the source row, used for the default Redis key.
+    ``redis_key`` is the Redis key a legacy ``key`` transform (or job-level ``key:``) chose; outputs without a
+    ``key`` of their own write there instead of the default key.
     """
 
     data: Row
@@ -58,6 +60,7 @@ class Record:
     schema: str | None
     table: str
     source: Row = field(default_factory=dict)
+    redis_key: str | None = None
 
     @property
     def opcode(self) -> str:

@@ -23,7 +23,7 @@ from rdi.config.job import (
 from rdi.transforms.add_field import AddFieldTransform
 from rdi.transforms.base import Transform
 from rdi.transforms.filter import FilterTransform, jmespath_truthy, sql_truthy
-from rdi.transforms.key import KeyedRecord, KeyTransform, redis_key
+from rdi.transforms.key import KeyTransform, redis_key
 from rdi.transforms.lookup import LookupStep, decode_reply
 from rdi.transforms.map import MapTransform
 from rdi.transforms.remove_field import RemoveFieldTransform
@@ -33,7 +33,6 @@ __all__ = [
     "AddFieldTransform",
     "FilterTransform",
     "KeyTransform",
-    "KeyedRecord",
     "LookupStep",
     "MapTransform",
     "RemoveFieldTransform",

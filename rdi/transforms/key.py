@@ -1,18 +1,16 @@
 """`key`: the legacy transform that sets the Redis key a record is written to (spec §2.7, §4.4).
 
 The key is not a field of the row, so it is not put in `data` (where outputs would write it as a column and a
-later `map` or `remove_field` would drop it). The transform returns a :class:`KeyedRecord`: a `Record` with
-one more attribute, `redis_key`. Later transforms keep it (they copy records with `dataclasses.replace`, which
-keeps the class), a later `key` block replaces it, and a Redis output that has no `key` of its own writes to
-it instead of the default key. :func:`redis_key` reads it from any record. The job-level legacy `key:` is the
-same transform: ``KeyTransform(job.key, step="key")``.
+later `map` or `remove_field` would drop it): it goes to `Record.redis_key`. Later transforms keep it (they copy
+records with `dataclasses.replace`), a later `key` block replaces it, and a Redis output that has no `key` of
+its own writes to it instead of the default key. The job-level legacy `key:` is the same transform:
+``KeyTransform(job.key, step="key")``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from typing_extensions import override
@@ -23,25 +21,18 @@ from rdi.events.event import Record
 from rdi.transforms._step import describe_type, evaluate, evaluate_batch, step_error
 from rdi.transforms.base import Transform
 
-__all__ = ["KeyTransform", "KeyedRecord", "redis_key"]
+__all__ = ["KeyTransform", "redis_key"]
 
 _LABEL = "key"
 
 
-@dataclass(slots=True)
-class KeyedRecord(Record):
-    """A record whose target Redis key was set by a `key` transform."""
-
-    redis_key: str = dataclasses.field(kw_only=True)
-
-
 def redis_key(record: Record) -> str | None:
     """The Redis key a `key` transform set on `record`, or `None` when none did."""
-    return record.redis_key if isinstance(record, KeyedRecord) else None
+    return record.redis_key
 
 
 class KeyTransform(Transform):
-    """A compiled `key` block (or job-level `key:`): evaluates the expression and returns a `KeyedRecord`.
+    """A compiled `key` block (or job-level `key:`): evaluates the expression and sets `Record.redis_key`.
 
     A string result is the key; a number is written in decimal. Raises `BadRecordError` when the expression
     fails or gives anything else (null included).
@@ -53,7 +44,7 @@ class KeyTransform(Transform):
         self._expression = spec.compiled
 
     @override
-    def apply(self, record: Record) -> KeyedRecord:
+    def apply(self, record: Record) -> Record:
         return self._keyed(record, evaluate(self._expression, record.data, self.step, _LABEL))
 
     @override
@@ -65,7 +56,7 @@ class KeyTransform(Transform):
             # Per record, so the error is the one of the first failing record, as `apply` would raise it.
             return super().apply_batch(records)
 
-    def _keyed(self, record: Record, value: Any) -> KeyedRecord:
+    def _keyed(self, record: Record, value: Any) -> Record:
         if isinstance(value, str):
             key = value
         elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -73,7 +64,4 @@ class KeyTransform(Transform):
         else:
             msg = f"the key expression gave {describe_type(value)}, expected a string"
             raise step_error(self.step, _LABEL, msg)
-        if isinstance(record, KeyedRecord):
-            return dataclasses.replace(record, redis_key=key)
-        fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(Record)}
-        return KeyedRecord(**fields, redis_key=key)
+        return dataclasses.replace(record, redis_key=key)

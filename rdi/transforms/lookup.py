@@ -120,9 +120,7 @@ class LookupStep:
     def complete_batch(self, records: Sequence[Record], replies: Sequence[Any]) -> list[Record]:
         """`complete` for each record and its reply, in order; raises `ValueError` if the lengths differ."""
         if len(records) != len(replies):
-            msg = (
-                f"`complete_batch` needs one reply per record, got {len(replies)} for {len(records)} records"
-            )
+            msg = f"`complete_batch` needs one reply per record, got {len(replies)} for {len(records)} records"
             raise ValueError(msg)
         return [self.complete(record, reply) for record, reply in zip(records, replies, strict=True)]
 

@@ -194,9 +194,7 @@ class RedisCommandPlanner:
         """
         return self._plan(record, previous, _MISSING)
 
-    def plan_batch(
-        self, records: Iterable[Record], previous: Sequence[Record | None] | None = None
-    ) -> BatchPlan:
+    def plan_batch(self, records: Iterable[Record], previous: Sequence[Record | None] | None = None) -> BatchPlan:
         """Plan every record in order; a record that raises :class:`BadRecordError` goes to ``rejected``.
 
         ``previous``, when given, is aligned with ``records`` (``None`` where there is no before image).
@@ -226,10 +224,11 @@ class RedisCommandPlanner:
         return BatchPlan(commands, rejected)
 
     def key_of(self, record: Record) -> str:
-        """The record's Redis key: the `key` expression on ``record.data``, else the default key (§2.9)."""
+        """The record's Redis key: the `key` expression on ``record.data``, else the key a legacy `key`
+        transform set (``record.redis_key``), else the default key (§2.9)."""
         expr = self._key_expr
         if expr is None:
-            return default_key(record.table, record.key)
+            return record.redis_key or default_key(record.table, record.key)
         return _key_text(expr.evaluate(record.data), expr.text)
 
     def _plan(self, record: Record, previous: Record | None, raw_key: Any) -> list[Command]:
@@ -397,9 +396,7 @@ class RedisCommandPlanner:
             out.append(Command("DEL", old_key))
 
     def _remove_old_member(self, record: Record, previous: Record, key: str, out: list[Command]) -> None:
-        old = _arg_field(
-            previous.values, self._args_member or "", "member", previous, deleting=True, strict=False
-        )
+        old = _arg_field(previous.values, self._args_member or "", "member", previous, deleting=True, strict=False)
         if old is _MISSING or old is None:
             return
         old_member = as_text(old)
@@ -435,9 +432,7 @@ def _key_text(value: Any, expression: str) -> str:
     return str(as_text(value)) if not isinstance(value, bytes) else value.decode()
 
 
-def _arg_field(
-    values: Row, name: str, role: str, record: Record, *, deleting: bool, strict: bool = True
-) -> Any:
+def _arg_field(values: Row, name: str, role: str, record: Record, *, deleting: bool, strict: bool = True) -> Any:
     """The value of the field ``args.<role>`` names; ``_MISSING`` when absent from an update (TOAST)."""
     value = values.get(name, _MISSING)
     if value is _MISSING and strict and (deleting or record.opcode != "u"):

@@ -40,7 +40,10 @@ def _run(spec: dict[str, Any]) -> Any:
     )
     if event is None:
         return None
-    return dataclasses.asdict(to_record(event, spec.get("row_format", "partial")))
+    record = dataclasses.asdict(to_record(event, spec.get("row_format", "partial")))
+    # Only a legacy `key` transform sets it; decoding never does.
+    assert record.pop("redis_key") is None
+    return record
 
 
 def test_there_are_cases_for_each_database():

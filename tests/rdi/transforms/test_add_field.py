@@ -117,14 +117,10 @@ def test_path_through_a_value_that_is_not_an_object_is_a_bad_record() -> None:
 
 
 def test_expression_failing_on_a_record_names_the_step_and_field() -> None:
-    step = add_field(
-        {"field": "total", "expression": "length(price)", "language": "jmespath"}, "transform[1]"
-    )
+    step = add_field({"field": "total", "expression": "length(price)", "language": "jmespath"}, "transform[1]")
     with pytest.raises(BadRecordError) as engine:
         compile_expression("length(price)", "jmespath").evaluate({"id": 1, "price": 2})
-    with pytest.raises(
-        BadRecordError, match=re.escape(f"transform[1] (add_field `total`): {engine.value.reason}")
-    ):
+    with pytest.raises(BadRecordError, match=re.escape(f"transform[1] (add_field `total`): {engine.value.reason}")):
         step.apply(partial({"id": 1, "price": 2}))
 
 

@@ -23,9 +23,7 @@ JMES = "jmespath"
 
 
 def job(*transform: dict[str, Any]) -> Job:
-    return Job.model_validate(
-        {"source": {"table": "orders", "row_format": "full"}, "transform": list(transform)}
-    )
+    return Job.model_validate({"source": {"table": "orders", "row_format": "full"}, "transform": list(transform)})
 
 
 def test_each_block_compiles_to_its_step_labelled_by_position() -> None:

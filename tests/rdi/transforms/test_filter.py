@@ -14,9 +14,7 @@ from ._records import full, partial
 
 
 def filter_(expression: str, language: str, step: str = "transform[0]") -> FilterTransform:
-    block = FilterBlock.model_validate(
-        {"uses": "filter", "with": {"expression": expression, "language": language}}
-    )
+    block = FilterBlock.model_validate({"uses": "filter", "with": {"expression": expression, "language": language}})
     return FilterTransform(block, step=step)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from rdi.config.job import ExpressionSpec, KeyBlock, RemoveFieldBlock
 from rdi.errors import BadRecordError
-from rdi.transforms.key import KeyedRecord, KeyTransform, redis_key
+from rdi.events.event import Record
+from rdi.transforms.key import KeyTransform, redis_key
 from rdi.transforms.remove_field import RemoveFieldTransform
 
 from ._records import full, partial
@@ -35,7 +36,7 @@ def test_later_transforms_keep_the_key() -> None:
         step="transform[1]",
     )
     result = remove.apply(keyed)
-    assert (type(result), redis_key(result), result.data) == (KeyedRecord, "customer:7", {"id": 7})
+    assert (type(result), redis_key(result), result.data) == (Record, "customer:7", {"id": 7})
 
 
 def test_a_second_key_block_replaces_the_first() -> None:

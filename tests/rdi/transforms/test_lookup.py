@@ -53,9 +53,7 @@ def test_other_replies_are_stored_with_bytes_as_text_and_sets_as_sorted_arrays()
     record = partial({"id": 1})
     assert [
         lookup("SMEMBERS", ["'tags'"], "tags").complete(record, {b"b", b"a"}).data["tags"],
-        lookup("ZRANGE", ["'top'", "'0'", "'-1'"], "top")
-        .complete(record, [(b"x", 2.0), (b"y", 3.0)])
-        .data["top"],
+        lookup("ZRANGE", ["'top'", "'0'", "'-1'"], "top").complete(record, [(b"x", 2.0), (b"y", 3.0)]).data["top"],
         lookup("GET", ["'missing'"], "v").complete(record, None).data["v"],
         lookup("EXISTS", ["'k'"], "v").complete(record, 1).data["v"],
     ] == [["a", "b"], [["x", 2.0], ["y", 3.0]], None, 1]
@@ -71,9 +69,7 @@ def test_complete_batch_pairs_records_with_replies_in_order() -> None:
 
 
 def test_null_argument_is_a_bad_record() -> None:
-    step = lookup(
-        "HGETALL", ["join(':', ['customer', to_string(customer_id)])", "missing"], "c", "transform[1]"
-    )
+    step = lookup("HGETALL", ["join(':', ['customer', to_string(customer_id)])", "missing"], "c", "transform[1]")
     msg = "transform[1] (redis.lookup `c`): `args[1]` gave null, expected a string or a number"
     with pytest.raises(BadRecordError, match=re.escape(msg)):
         step.command(partial({"id": 1, "customer_id": 7}))

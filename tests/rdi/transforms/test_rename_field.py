@@ -13,22 +13,16 @@ from ._records import full, partial
 
 
 def rename_field(with_: dict[str, Any], step: str = "transform[0]") -> RenameFieldTransform:
-    return RenameFieldTransform(
-        RenameFieldBlock.model_validate({"uses": "rename_field", "with": with_}), step=step
-    )
+    return RenameFieldTransform(RenameFieldBlock.model_validate({"uses": "rename_field", "with": with_}), step=step)
 
 
 def test_single_field_is_renamed() -> None:
-    result = rename_field({"from_field": "mail", "to_field": "email"}).apply(
-        partial({"id": 1, "mail": "a@b"})
-    )
+    result = rename_field({"from_field": "mail", "to_field": "email"}).apply(partial({"id": 1, "mail": "a@b"}))
     assert result.data == {"id": 1, "email": "a@b"}
 
 
 def test_fields_list_renames_in_order() -> None:
-    step = rename_field(
-        {"fields": [{"from_field": "a", "to_field": "b"}, {"from_field": "b", "to_field": "c"}]}
-    )
+    step = rename_field({"fields": [{"from_field": "a", "to_field": "b"}, {"from_field": "b", "to_field": "c"}]})
     assert step.apply(partial({"id": 1, "a": 1})).data == {"id": 1, "c": 1}
 
 
@@ -69,8 +63,6 @@ def test_full_format_renames_inside_after() -> None:
 
 def test_target_path_through_a_value_that_is_not_an_object_is_a_bad_record() -> None:
     step = rename_field({"from_field": "mail", "to_field": "contact.email"}, "transform[3]")
-    msg = (
-        "transform[3] (rename_field `mail`): cannot set `contact.email`: `contact` is an array, not an object"
-    )
+    msg = "transform[3] (rename_field `mail`): cannot set `contact.email`: `contact` is an array, not an object"
     with pytest.raises(BadRecordError, match=re.escape(msg)):
         step.apply(partial({"id": 1, "mail": "a@b", "contact": []}))
