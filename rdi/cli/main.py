@@ -1,0 +1,202 @@
+"""The `rdi` command. Offline commands (scaffold, validate, dry-run, demo) need no database.
+
+User mistakes end with one line per problem on stderr and exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from rdi.config import Pipeline, load_pipeline
+from rdi.errors import ConfigError, RdiError
+from rdi.events import decode_event
+from rdi.jobs import JobResult, JobRouter
+from rdi.scaffold import DB_TYPES, DbType, Strategy, scaffold_files
+from rdi.writers.redis import WriteDefaults
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="rdi",
+    help="Redis Data Integration, open source: CDC into Redis and write-behind out of it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DirOption = Annotated[
+    Path,
+    typer.Option("--dir", envvar="RDI_PIPELINE_DIR", help="Pipeline folder (config.yaml + jobs/)."),
+]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    rdi_url: Annotated[
+        str,
+        typer.Option("--rdi-url", envvar="RDI_DB_URL", help="The RDI database (redis:// or rediss://)."),
+    ] = "redis://localhost:6379/0",
+) -> None:
+    ctx.obj = {"rdi_url": rdi_url}
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _load(directory: Path, *, resolve_secrets: bool) -> Pipeline:
+    try:
+        return load_pipeline(directory, resolve_secrets=resolve_secrets)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def scaffold(
+    db_type: Annotated[str, typer.Option("--db-type", help=f"Source database: {', '.join(DB_TYPES)}.")],
+    directory: Annotated[Path | None, typer.Option("--dir", help="Write the files here (else print).")] = None,
+    strategy: Annotated[str, typer.Option(help="ingest | write_behind")] = "ingest",
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a starter pipeline for a database type."""
+    if db_type not in DB_TYPES:
+        raise _fail(f"--db-type: `{db_type}` is not one of {', '.join(DB_TYPES)}")
+    if strategy not in ("ingest", "write_behind"):
+        raise _fail(f"--strategy: `{strategy}` is not one of ingest, write_behind")
+    try:
+        files = scaffold_files(_as_db_type(db_type), _as_strategy(strategy))
+    except ValueError as exc:
+        raise _fail(f"--db-type: {exc}") from None
+    if directory is None:
+        for path, text in files.items():
+            typer.echo(f"# --- {path}\n{text}")
+        return
+    existing = [p for p in files if (directory / p).exists()]
+    if existing and not force:
+        raise _fail(f"{directory / existing[0]} exists; use --force to overwrite")
+    for path, text in files.items():
+        target = directory / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        typer.echo(f"wrote {target}")
+
+
+def _as_db_type(name: str) -> DbType:
+    return next(t for t in DB_TYPES if t == name)
+
+
+def _as_strategy(name: str) -> Strategy:
+    return "write_behind" if name == "write_behind" else "ingest"
+
+
+@app.command()
+def validate(
+    directory: DirOption = Path("."),
+    secrets: Annotated[
+        bool,
+        typer.Option(help="Require every ${NAME} reference to resolve (env vars / RDI_SECRETS_DIR)."),
+    ] = False,
+) -> None:
+    """Check a pipeline folder offline; print every problem as file:line: field: message."""
+    pipeline = _load(directory, resolve_secrets=secrets)
+    jobs = ", ".join(sorted(pipeline.jobs)) or "none (built-in mapping)"
+    typer.echo(f"{directory}: valid ({len(pipeline.jobs)} job(s): {jobs})")
+
+
+@app.command("dry-run")
+def dry_run(
+    job: Annotated[str, typer.Option("--job", help="Job name (file stem in jobs/).")],
+    input_file: Annotated[Path, typer.Option("--input", help="JSON list of Debezium change events.")],
+    directory: DirOption = Path("."),
+) -> None:
+    """Run change events through one job; print the transformed records and the Redis commands."""
+    pipeline = _load(directory, resolve_secrets=False)
+    if job not in pipeline.jobs:
+        known = ", ".join(sorted(pipeline.jobs)) or "none"
+        raise _fail(f"--job: no job `{job}` in {directory / 'jobs'} (jobs: {known})")
+    try:
+        raw = orjson.loads(input_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise _fail(f"--input: cannot read {input_file}: {exc}") from None
+    if not isinstance(raw, list):
+        raise _fail(f"--input: {input_file} must hold a JSON list of events, got {type(raw).__name__}")
+    router = JobRouter({job: pipeline.jobs[job]}, write_defaults(pipeline))
+    compiled = router.jobs[0] if router.jobs else router.default
+    results: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        try:
+            key, value = _split_entry(item)
+            event = decode_event(key, value)
+            if event is None:
+                results.append({"index": i, "skipped": "tombstone or non-row event"})
+                continue
+            results.append({"index": i, **render_result(compiled.apply(event))})
+        except RdiError as exc:
+            results.append({"index": i, "rejected": str(exc)})
+    sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def write_defaults(pipeline: Pipeline) -> WriteDefaults:
+    p = pipeline.config.processors
+    return WriteDefaults(
+        target_data_type=p.target_data_type,
+        json_update_strategy=p.json_update_strategy,
+        use_native_json_merge=p.use_native_json_merge,
+    )
+
+
+def _split_entry(item: Any) -> tuple[bytes | None, bytes]:
+    if isinstance(item, dict) and "value" in item and "op" not in item:
+        key, value = item.get("key"), item["value"]
+    else:
+        key, value = None, item
+    return (None if key is None else _as_json_text(key)), _as_json_text(value)
+
+
+def _as_json_text(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else orjson.dumps(value)
+
+
+def render_result(result: JobResult) -> dict[str, Any]:
+    """RDI's dry-run shape: ``transformation`` (the record) and ``output`` (commands per connection)."""
+    record = result.record
+    if record is None:
+        return {"job": result.job, "filtered": True, "transformation": None, "output": []}
+    return {
+        "job": result.job,
+        "transformation": {"opcode": record.opcode, "data": record.data},
+        "output": [{"connection": o.connection, "commands": [list(c) for c in o.commands]} for o in result.outputs],
+    }
+
+
+def main() -> None:
+    app()
+
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+
+
+@app.command()
+def demo() -> None:
+    """The demo pipeline (offline for now): sample change events through the demo jobs."""
+    typer.echo(
+        "rdi demo: the live demo (embedded PostgreSQL + Redis, live changes) arrives with the collector and the\n"
+        "ingest flow. Until then, this runs the demo pipeline offline: sample Debezium events through its job.\n",
+        err=True,
+    )
+    typer.echo(f"$ rdi validate --dir {DEMO_DIR / 'pipeline'}", err=True)
+    validate(DEMO_DIR / "pipeline", secrets=False)
+    typer.echo(
+        f"$ rdi dry-run --dir {DEMO_DIR / 'pipeline'} --job orders --input {DEMO_DIR / 'events.json'}",
+        err=True,
+    )
+    dry_run("orders", DEMO_DIR / "events.json", DEMO_DIR / "pipeline")
