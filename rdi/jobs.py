@@ -17,8 +17,8 @@ from typing import Any
 from rdi.config.job import Job, JobSource, RedisWriteBlock, RedisWriteSettings
 from rdi.errors import ConfigError, ConfigIssue
 from rdi.events import ChangeEvent, Record, to_record
-from rdi.transforms import LookupStep, Transform, compile_transforms
-from rdi.writers.redis import Command, WriteDefaults, plan_write
+from rdi.transforms import KeyTransform, LookupStep, Step, compile_transforms
+from rdi.writers.redis import Command, RedisCommandPlanner, WriteDefaults
 
 __all__ = ["DEFAULT_MAPPING", "CompiledJob", "JobResult", "JobRouter", "Lookup", "Output"]
 
@@ -59,11 +59,14 @@ class CompiledJob:
     def __init__(self, name: str, job: Job, defaults: WriteDefaults) -> None:
         self.name = name
         self.source = job.source
-        self.transforms: list[Transform | LookupStep] = compile_transforms(job.transform)
+        self.transforms: list[Step] = compile_transforms(job.transform)
+        if job.key is not None:  # legacy job-level key: the last step, so it sees the transformed record
+            self.transforms.append(KeyTransform(job.key, step="key"))
         self.outputs: list[RedisWriteSettings] = [o.with_ for o in job.output if isinstance(o, RedisWriteBlock)]
         self.defaults = defaults
         if any(o.nest is not None for o in self.outputs):
             raise ConfigError([ConfigIssue(f"jobs/{name}", 0, "output", "`nest` is not supported yet")])
+        self._planners = [RedisCommandPlanner(o, defaults) for o in self.outputs]
         # An update can move a record to another key (custom key) or member (set/sorted_set): then the
         # record made from the before-image tells what to remove.
         self._needs_previous = any(
@@ -99,7 +102,8 @@ class CompiledJob:
             before = dataclasses.replace(event, after=event.before)
             previous = self.transform(to_record(before, self.source.row_format), lookup)
         outputs = [
-            Output(o.connection, plan_write(record, o, defaults=self.defaults, previous=previous)) for o in self.outputs
+            Output(o.connection, planner.plan(record, previous))
+            for o, planner in zip(self.outputs, self._planners, strict=True)
         ]
         return JobResult(self.name, record, outputs)
 
