@@ -10,9 +10,7 @@ from typing import Literal, TypeAlias
 
 __all__ = ["DB_TYPES", "DbType", "Strategy", "scaffold_files"]
 
-DbType: TypeAlias = Literal[
-    "postgresql", "mysql", "mariadb", "oracle", "sqlserver", "mongodb", "spanner", "snowflake"
-]
+DbType: TypeAlias = Literal["postgresql", "mysql", "mariadb", "oracle", "sqlserver", "mongodb", "spanner", "snowflake"]
 Strategy: TypeAlias = Literal["ingest", "write_behind"]
 DB_TYPES: tuple[DbType, ...] = (
     "postgresql", "mysql", "mariadb", "oracle", "sqlserver", "mongodb", "spanner", "snowflake",

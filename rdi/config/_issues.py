@@ -59,11 +59,7 @@ def render_path(path: Iterable[Any]) -> str:
     """`("output", 0, "with", "data_type")` → `output[0].with.data_type`."""
     out = ""
     for part in path:
-        out += (
-            f"[{part}]"
-            if isinstance(part, int) and not isinstance(part, bool)
-            else f"{'.' if out else ''}{part}"
-        )
+        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else f"{'.' if out else ''}{part}"
     return out
 
 
@@ -96,9 +92,7 @@ def _did_you_mean(got: Any, choices: Sequence[str]) -> str:
     return ""
 
 
-def _data_path(
-    loc: Sequence[Any], data: Any, keep_from: int
-) -> tuple[DataPath, tuple[tuple[DataPath, Any], ...]]:
+def _data_path(loc: Sequence[Any], data: Any, keep_from: int) -> tuple[DataPath, tuple[tuple[DataPath, Any], ...]]:
     path: list[Any] = []
     tags: list[tuple[DataPath, Any]] = []
     cur = data
@@ -181,9 +175,7 @@ def _is_root_type_error(err: _Error, at: DataPath) -> bool:
         return False
     if err.type in _TYPE_ERRORS or err.type == "literal_error":
         return True
-    return err.type == "string_pattern_mismatch" and err.raw.get("ctx", {}).get("pattern", "").startswith(
-        r"^\$\{"
-    )
+    return err.type == "string_pattern_mismatch" and err.raw.get("ctx", {}).get("pattern", "").startswith(r"^\$\{")
 
 
 def _expected(err: _Error, *, in_union: bool = False) -> str:
@@ -252,9 +244,7 @@ def _message(err: _Error, model: type[BaseModel], references: dict[DataPath, str
         case "extra_forbidden":
             key = path[-1] if path else raw["loc"][-1]
             allowed = _allowed_keys(model, raw["loc"][:-1])
-            hint = _did_you_mean(str(key), allowed) or (
-                f" (expected one of: {', '.join(allowed)})" if allowed else ""
-            )
+            hint = _did_you_mean(str(key), allowed) or (f" (expected one of: {', '.join(allowed)})" if allowed else "")
             return Located(path, path[:-1], f"unknown key `{key}`{hint}")
         case "literal_error":
             choices = _choices(str(ctx.get("expected", "")))
@@ -290,9 +280,7 @@ def _message(err: _Error, model: type[BaseModel], references: dict[DataPath, str
             )
         case "too_long":
             n = ctx.get("max_length")
-            return Located(
-                path, path, f"takes at most {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length')}"
-            )
+            return Located(path, path, f"takes at most {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length')}")
         case "string_too_long":
             n = ctx.get("max_length")
             length = "" if path in references else f", got {len(str(value))}"

@@ -178,9 +178,7 @@ def load_pipeline(
     config_path = folder / "config.yaml"
     config: _Parsed | None = None
     if not config_path.is_file():
-        issues.append(
-            ConfigIssue("config.yaml", 0, "", "file not found (a pipeline folder needs a config.yaml)")
-        )
+        issues.append(ConfigIssue("config.yaml", 0, "", "file not found (a pipeline folder needs a config.yaml)"))
     else:
         text = _read(config_path, "config.yaml", issues)
         if text is not None:

@@ -100,9 +100,7 @@ def normalise_legacy(data: Any) -> tuple[Any, list[tuple[Path, Path]], list[tupl
         merged: dict[Any, Any] = dict(targets) if isinstance(targets, dict) else {}
         for name, conn in connections.items():
             if name in merged:
-                problems.append(
-                    (("connections", name), f"`{name}` is defined in both `connections` and `targets`")
-                )
+                problems.append((("connections", name), f"`{name}` is defined in both `connections` and `targets`"))
                 continue
             merged[name] = {"connection": conn}
             renames.append((("targets", name, "connection"), ("connections", name)))
@@ -123,9 +121,7 @@ class PipelineConfig(Closed):
     """One `config.yaml`."""
 
     sources: dict[str, Source] = Field(default_factory=dict, description="Change collectors by name.")
-    targets: dict[str, Target] = Field(
-        default_factory=dict, description="Targets by name; `target` is the default."
-    )
+    targets: dict[str, Target] = Field(default_factory=dict, description="Targets by name; `target` is the default.")
     processors: Processors = Field(default_factory=Processors, description="Stream-processor settings.")
     secret_providers: dict[str, SecretProvider] = Field(default_factory=dict, alias="secret-providers")
     metadata: Metadata | None = None
@@ -212,8 +208,7 @@ class _Checker:
             self.add(
                 None,
                 ("targets",),
-                f"no target named `target` (tables without a job are written to it); "
-                f"defined: {_names(targets)}",
+                f"no target named `target` (tables without a job are written to it); defined: {_names(targets)}",
             )
         default_seen: str | None = None
         tables: dict[tuple[str | None, ...], str] = {}
@@ -225,8 +220,7 @@ class _Checker:
                     self.add(
                         name,
                         ("source", "table"),
-                        f'job `{default_seen}` is already the default job (`table: "*"`); '
-                        "only one is allowed",
+                        f'job `{default_seen}` is already the default job (`table: "*"`); only one is allowed',
                     )
                 default_seen = default_seen or name
             elif source.table is not None:
@@ -236,8 +230,7 @@ class _Checker:
                     self.add(
                         name,
                         ("source", "table"),
-                        f"job `{tables[key]}` already handles table `{_table_label(source)}`; "
-                        "one job per table",
+                        f"job `{tables[key]}` already handles table `{_table_label(source)}`; one job per table",
                     )
                 else:
                     tables[key] = name
@@ -312,8 +305,5 @@ class _Checker:
                     continue
                 keyed = any(isinstance(o, RedisWriteBlock) and o.with_.key is not None for o in other.output)
                 if keyed or other.key is not None:
-                    msg = (
-                        f"the parent job `{other_name}` sets a custom `key`; "
-                        "nesting needs the parent's default key"
-                    )
+                    msg = f"the parent job `{other_name}` sets a custom `key`; nesting needs the parent's default key"
                     self.add(name, path, msg)

@@ -33,9 +33,7 @@ LOB_PLACEHOLDER = base64.b64encode(b"__debezium_unavailable_value").decode()
 class AdvancedSource(Open):
     stream_name_pattern: str = Field("data:*", alias="stream.name.pattern")
     discovery_interval_ms: IntOrRef = Field(1000, ge=1, alias="discovery.interval.ms")
-    batch_size: PositiveIntOrRef | None = Field(
-        None, alias="batch.size", description="Wins over `read_batch_size`."
-    )
+    batch_size: PositiveIntOrRef | None = Field(None, alias="batch.size", description="Wins over `read_batch_size`.")
     batch_timeout_ms: IntOrRef = Field(100, ge=1, alias="batch.timeout.ms")
     connection_timeout_ms: IntOrRef = Field(2000, ge=1, alias="connection.timeout.ms")
     socket_timeout_ms: IntOrRef = Field(2000, ge=1, alias="socket.timeout.ms")
@@ -56,9 +54,7 @@ class _AdvancedWriter(Open):
 
 
 class AdvancedTarget(_AdvancedWriter):
-    batch_size: PositiveIntOrRef | None = Field(
-        None, alias="batch.size", description="Wins over `write_batch_size`."
-    )
+    batch_size: PositiveIntOrRef | None = Field(None, alias="batch.size", description="Wins over `write_batch_size`.")
     retry_max_attempts: IntOrRef = Field(5, ge=1, alias="retry.max.attempts")
     retry_initial_delay_ms: IntOrRef = Field(1000, ge=1, alias="retry.initial.delay.ms")
     retry_max_delay_ms: IntOrRef = Field(10000, ge=1, alias="retry.max.delay.ms")
@@ -66,9 +62,7 @@ class AdvancedTarget(_AdvancedWriter):
 
 
 class AdvancedDlq(_AdvancedWriter):
-    max_len: PositiveIntOrRef | None = Field(
-        None, alias="max.len", description="Wins over `dlq_max_messages`."
-    )
+    max_len: PositiveIntOrRef | None = Field(None, alias="max.len", description="Wins over `dlq_max_messages`.")
     batch_size: IntOrRef = Field(100, ge=1, alias="batch.size")
     retry_max_attempts: IntOrRef = Field(1, ge=1, alias="retry.max.attempts")
     retry_initial_delay_ms: IntOrRef = Field(100, ge=1, alias="retry.initial.delay.ms")
@@ -78,9 +72,7 @@ class AdvancedDlq(_AdvancedWriter):
 
 class AdvancedProcessor(Open):
     default_data_type: Literal["hash", "json"] | None = Field(None, alias="default.data.type")
-    default_json_update_strategy: Literal["replace", "merge"] | None = Field(
-        None, alias="default.json.update.strategy"
-    )
+    default_json_update_strategy: Literal["replace", "merge"] | None = Field(None, alias="default.json.update.strategy")
     dlq_enabled: bool | None = Field(None, alias="dlq.enabled", description="Default true.")
 
 
@@ -120,9 +112,7 @@ class Processors(Closed):
     error_handling: Literal["dlq", "ignore"] = Field("dlq", description="Failed records: DLQ or dropped.")
     dlq_max_messages: IntOrRef = Field(1000, ge=1, description="Cap per DLQ stream.")
     target_data_type: Literal["hash", "json"] = Field("hash", description="When a job sets no `data_type`.")
-    json_update_strategy: Literal["replace", "merge"] = Field(
-        "replace", description="Default JSON `on_update`."
-    )
+    json_update_strategy: Literal["replace", "merge"] = Field("replace", description="Default JSON `on_update`.")
     use_native_json_merge: bool = True
     initial_sync_processes: IntOrRef = Field(4, ge=1, le=32)
     idle_sleep_time_ms: IntOrRef = Field(200, ge=1, le=_MS_MAX)

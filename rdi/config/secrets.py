@@ -96,10 +96,7 @@ class SecretStore:
             path = self.directory / name
             if path.is_file():
                 return self._read(path, f"secret file `{name}`")
-        msg = (
-            f"secret `{name}` is not set (set the environment variable or add a file {name} "
-            "to the secrets directory)"
-        )
+        msg = f"secret `{name}` is not set (set the environment variable or add a file {name} to the secrets directory)"
         raise _Unresolved(msg)
 
     def _env(self, name: str) -> str:

@@ -132,8 +132,7 @@ class SourceAdvanced(Closed):
     def _not_empty(self) -> SourceAdvanced:
         if not self.model_fields_set:
             raise ValueError(
-                "`advanced` needs at least one of sink, source, quarkus, flink, resources, riotx, "
-                "java_options"
+                "`advanced` needs at least one of sink, source, quarkus, flink, resources, riotx, java_options"
             )
         return self
 
@@ -144,9 +143,7 @@ SourceType: TypeAlias = Literal["cdc", "flink", "riotx", "external"]
 class Source(Closed):
     """`sources.<name>`: one change collector (with `type: external`, something else feeds the streams)."""
 
-    type: SourceType = Field(
-        "cdc", description="cdc (Debezium), flink (Spanner), riotx (Snowflake), external."
-    )
+    type: SourceType = Field("cdc", description="cdc (Debezium), flink (Spanner), riotx (Snowflake), external.")
     name: str | None = Field(None, max_length=100, description="Display name.")
     active: bool = Field(True, description="False disables the collector.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

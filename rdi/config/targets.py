@@ -62,12 +62,8 @@ class SqlConnection(Closed):
     database: str | None = Field(None, description="Database name (sqlite: file path).")
     user: str | None = Field(None, description="User name.", repr=False)
     password: Secret | None = Field(None, description="Password (a `${...}` secret reference).")
-    connect_args: dict[str, Any] = Field(
-        default_factory=dict, description="Driver connect arguments (e.g. TLS)."
-    )
-    query_args: dict[str, Any] = Field(
-        default_factory=dict, description="URL query arguments (e.g. `sslmode`)."
-    )
+    connect_args: dict[str, Any] = Field(default_factory=dict, description="Driver connect arguments (e.g. TLS).")
+    query_args: dict[str, Any] = Field(default_factory=dict, description="URL query arguments (e.g. `sslmode`).")
 
     @model_validator(mode="after")
     def _host_unless_sqlite(self) -> SqlConnection:

@@ -140,8 +140,7 @@ class _PlaceholderForms:
         found = [
             col
             for col, v in row.items()
-            if (v.__class__ is str and v in texts)
-            or ((v.__class__ is list or v.__class__ is dict) and v in structured)
+            if (v.__class__ is str and v in texts) or ((v.__class__ is list or v.__class__ is dict) and v in structured)
         ]
         for col in found:
             del row[col]
@@ -243,9 +242,7 @@ def _variable_scale_decimal(col: str, value: Any, ctype: ColumnType) -> Any:
         scale, unscaled = value.get("scale"), _unscaled(text)
         if type(scale) is int and unscaled is not None:
             return _scaled(unscaled, scale)
-    raise BadRecordError(
-        f'column `{col}`: `{ctype.name}` expects {{"scale": int, "value": base64}}, got {value!r:.60}'
-    )
+    raise BadRecordError(f'column `{col}`: `{ctype.name}` expects {{"scale": int, "value": base64}}, got {value!r:.60}')
 
 
 def _json(col: str, value: Any, ctype: ColumnType) -> Any:
@@ -266,6 +263,4 @@ _CONVERTERS: Final[dict[str, Callable[[str, Any, ColumnType], Any]]] = {
     "io.debezium.data.VariableScaleDecimal": _variable_scale_decimal,
     "io.debezium.data.Json": _json,
 }
-_DROPPED: Final = frozenset(
-    {"io.debezium.data.Bits", "io.debezium.time.MicroDuration", "io.debezium.time.Interval"}
-)
+_DROPPED: Final = frozenset({"io.debezium.data.Bits", "io.debezium.time.MicroDuration", "io.debezium.time.Interval"})

@@ -35,10 +35,7 @@ def _ids(paths: list[Path]) -> list[str]:
 VALID_CONFIGS = sorted((CASES / "config" / "valid").glob("*.yaml"))
 VALID_JOBS = sorted((CASES / "jobs" / "valid").glob("*.yaml"))
 INVALID = sorted(
-    p
-    for kind in ("config", "jobs")
-    for p in (CASES / kind / "invalid").iterdir()
-    if p.is_dir() or p.suffix == ".yaml"
+    p for kind in ("config", "jobs") for p in (CASES / kind / "invalid").iterdir() if p.is_dir() or p.suffix == ".yaml"
 )
 
 

@@ -48,9 +48,7 @@ def test_job_name_in_the_file_wins_over_the_stem() -> None:
 
 
 def test_pipeline_jobs_are_keyed_by_name_in_order_including_yml(tmp_path: Path) -> None:
-    folder = _folder(
-        tmp_path, {"b.yaml": JOB.format(table="b"), "a.yml": JOB.format(table="a"), "x.txt": "junk"}
-    )
+    folder = _folder(tmp_path, {"b.yaml": JOB.format(table="b"), "a.yml": JOB.format(table="a"), "x.txt": "junk"})
     assert list(load_pipeline(folder, env={}).jobs) == ["a", "b"]
 
 
@@ -60,9 +58,7 @@ def test_a_missing_folder_is_one_issue(tmp_path: Path) -> None:
 
 
 def test_legacy_connections_and_applier_become_targets_and_processors() -> None:
-    text = (
-        "connections:\n  pg_out: {type: postgresql, host: pg, port: 5432}\napplier:\n  write_batch_size: 50\n"
-    )
+    text = "connections:\n  pg_out: {type: postgresql, host: pg, port: 5432}\napplier:\n  write_batch_size: 50\n"
     config = load_config_text(text, env={})
     assert (type(config.targets["pg_out"].connection), config.processors.write_batch_size) == (
         SqlConnection,
@@ -72,9 +68,7 @@ def test_legacy_connections_and_applier_become_targets_and_processors() -> None:
 
 def test_null_processors_take_every_default() -> None:
     config = load_config_text(CONFIG + "processors:\n", env={})
-    assert config.processors.model_dump(
-        include={"read_batch_size", "write_batch_size", "dlq_max_messages"}
-    ) == {
+    assert config.processors.model_dump(include={"read_batch_size", "write_batch_size", "dlq_max_messages"}) == {
         "read_batch_size": 2000,
         "write_batch_size": 200,
         "dlq_max_messages": 1000,
@@ -103,18 +97,13 @@ def test_single_form_add_field_is_read_as_a_one_item_fields_list() -> None:
 
 
 def test_expressions_are_compiled_at_load() -> None:
-    text = (
-        JOB.format(table="t")
-        + "    with:\n      key: {language: jmespath, expression: \"concat(['k:', id])\"}\n"
-    )
+    text = JOB.format(table="t") + "    with:\n      key: {language: jmespath, expression: \"concat(['k:', id])\"}\n"
     out = load_job_text(text).output[0]
     assert out.with_.key is not None and out.with_.key.compiled.evaluate({"id": "7"}) == "k:7"  # type: ignore[union-attr]
 
 
 def test_parsed_payloads_report_issues_without_lines() -> None:
-    with pytest.raises(
-        ConfigError, match=re.escape("config.yaml: processors.dedup: expected true or false, got 'x'")
-    ):
+    with pytest.raises(ConfigError, match=re.escape("config.yaml: processors.dedup: expected true or false, got 'x'")):
         parse_config({"processors": {"dedup": "x"}}, env={})
 
 

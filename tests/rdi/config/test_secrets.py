@@ -30,9 +30,7 @@ def _pg(config_text: str, **kwargs: object) -> SqlSourceConnection:
     return connection
 
 
-def _text(
-    name: str = "pg", host: str = "db", port: str = "5432", password: str = "${SOURCE_DB_PASSWORD}"
-) -> str:
+def _text(name: str = "pg", host: str = "db", port: str = "5432", password: str = "${SOURCE_DB_PASSWORD}") -> str:
     return PG.format(name=name, host=host, port=port, password=password)
 
 
@@ -74,9 +72,7 @@ def test_preview_file_references_read_a_file_or_one_property_of_it(tmp_path: Pat
     (tmp_path / "pw.txt").write_text("whole\n")
     (tmp_path / "db.properties").write_text("user = writer\npassword=prop-pw\n")
     target = "targets:\n  target:\n    connection: {type: redis, host: cache, port: 6379}\n"
-    (tmp_path / "config.yaml").write_text(
-        _text(host="${file:db.properties:user}", password="${file:pw.txt}") + target
-    )
+    (tmp_path / "config.yaml").write_text(_text(host="${file:db.properties:user}", password="${file:pw.txt}") + target)
     conn = load_pipeline(tmp_path, env={}).config.sources["pg"].connection
     assert isinstance(conn, SqlSourceConnection)
     assert (conn.host, conn.password and conn.password.get_secret_value()) == ("writer", "whole")
@@ -84,9 +80,7 @@ def test_preview_file_references_read_a_file_or_one_property_of_it(tmp_path: Pat
 
 def test_a_reference_alone_in_a_numeric_field_becomes_a_number() -> None:
     text = _text(port="${PG_PORT}") + "processors:\n  read_batch_size: ${BATCH}\n"
-    config = load_config_text(
-        text, "config.yaml", env={"PG_PORT": "6543", "BATCH": "500", "SOURCE_DB_PASSWORD": "x"}
-    )
+    config = load_config_text(text, "config.yaml", env={"PG_PORT": "6543", "BATCH": "500", "SOURCE_DB_PASSWORD": "x"})
     conn = config.sources["pg"].connection
     assert isinstance(conn, SqlSourceConnection)
     assert (conn.port, config.processors.read_batch_size) == (6543, 500)

@@ -52,15 +52,11 @@ def test_value_without_op_is_rejected():
 
 
 def test_unknown_op_is_rejected():
-    assert _reason(None, '{"op":"x",' + SOURCE + "}") == (
-        'event has unknown op "x"; expected c, u, d, r, t or m'
-    )
+    assert _reason(None, '{"op":"x",' + SOURCE + "}") == ('event has unknown op "x"; expected c, u, d, r, t or m')
 
 
 def test_op_that_is_not_a_string_is_rejected():
-    assert _reason(None, '{"op":["c"],' + SOURCE + "}") == (
-        'event has unknown op ["c"]; expected c, u, d, r, t or m'
-    )
+    assert _reason(None, '{"op":["c"],' + SOURCE + "}") == ('event has unknown op ["c"]; expected c, u, d, r, t or m')
 
 
 def test_value_without_source_is_rejected():

@@ -49,9 +49,7 @@ def write(
     settings = RedisWriteSettings.model_validate(with_)
     for change in changes:
         previous = record(change[0], change[2]) if len(change) == 3 else None
-        apply(
-            client, plan_write(record(change[0], change[1]), settings, defaults=defaults, previous=previous)
-        )
+        apply(client, plan_write(record(change[0], change[1]), settings, defaults=defaults, previous=previous))
 
 
 def json_get(client: redis.Redis, key: str) -> Any:

@@ -56,9 +56,7 @@ def jmes(text: str) -> dict[str, str]:
     return {"expression": text, "language": "jmespath"}
 
 
-def plan(
-    rec: Record, previous: Record | None = None, defaults: WriteDefaults = DEFAULTS, **with_: Any
-) -> Any:
+def plan(rec: Record, previous: Record | None = None, defaults: WriteDefaults = DEFAULTS, **with_: Any) -> Any:
     return plan_write(rec, settings(**with_), defaults=defaults, previous=previous)
 
 
@@ -78,9 +76,7 @@ def test_command_compares_and_prints_as_its_arguments() -> None:
 
 
 def test_hash_insert_writes_every_field_under_the_default_key() -> None:
-    assert plan(record("c", {"id": 7, "name": "ann"})) == [
-        Command("HSET", "orders:id:7", "id", "7", "name", "ann")
-    ]
+    assert plan(record("c", {"id": 7, "name": "ann"})) == [Command("HSET", "orders:id:7", "id", "7", "name", "ann")]
 
 
 def test_hash_snapshot_read_is_a_write() -> None:
@@ -88,9 +84,7 @@ def test_hash_snapshot_read_is_a_write() -> None:
 
 
 def test_hash_update_sets_fields_without_deleting_the_key() -> None:
-    assert plan(record("u", {"id": 7, "name": "bob"})) == [
-        Command("HSET", "orders:id:7", "id", "7", "name", "bob")
-    ]
+    assert plan(record("u", {"id": 7, "name": "bob"})) == [Command("HSET", "orders:id:7", "id", "7", "name", "bob")]
 
 
 def test_hash_null_fields_are_removed_not_written() -> None:
@@ -135,9 +129,7 @@ def test_hash_on_update_setting_is_ignored() -> None:
         pytest.param(2.0, "2.0", id="double with no fraction: keeps .0"),
         pytest.param(1529507596945.104, "1529507596945.104", id="timestamp: ms.micro"),
         pytest.param(1529452800000, "1529452800000", id="date: epoch ms"),
-        pytest.param(
-            {"a": [1, None], "b": "x"}, '{"a":[1,null],"b":"x"}', id="json column: compact JSON text"
-        ),
+        pytest.param({"a": [1, None], "b": "x"}, '{"a":[1,null],"b":"x"}', id="json column: compact JSON text"),
         pytest.param([1, 2], "[1,2]", id="array: compact JSON text"),
         pytest.param(b"\x00\xff", b"\x00\xff", id="bytes: as they are"),
     ],
@@ -224,8 +216,7 @@ def test_json_lua_merge_quotes_a_field_with_double_quotes_in_single_quotes() -> 
 def test_json_lua_merge_rejects_a_field_no_jsonpath_can_name() -> None:
     defaults = WriteDefaults(use_native_json_merge=False)
     msg = (
-        "field `a\\b` cannot be addressed by a JSONPath for the Lua merge; "
-        "set `processors.use_native_json_merge: true`"
+        "field `a\\b` cannot be addressed by a JSONPath for the Lua merge; set `processors.use_native_json_merge: true`"
     )
     with pytest.raises(BadRecordError, match=re.escape(msg)):
         plan(record("u", {"a\\b": 1}), defaults=defaults, data_type="json", on_update="merge")
@@ -240,24 +231,18 @@ def test_json_update_strategy_comes_from_processors_when_the_job_sets_none() -> 
 
 def test_data_type_comes_from_processors_when_the_job_sets_none() -> None:
     defaults = WriteDefaults(target_data_type="json")
-    assert plan(record("c", {"id": 7}), defaults=defaults) == [
-        Command("JSON.SET", "orders:id:7", "$", '{"id":7}')
-    ]
+    assert plan(record("c", {"id": 7}), defaults=defaults) == [Command("JSON.SET", "orders:id:7", "$", '{"id":7}')]
 
 
 def test_json_delete_removes_the_key() -> None:
-    assert plan(record("d", {"id": 7}), data_type="json", on_update="merge") == [
-        Command("DEL", "orders:id:7")
-    ]
+    assert plan(record("d", {"id": 7}), data_type="json", on_update="merge") == [Command("DEL", "orders:id:7")]
 
 
 def test_json_mapping_dotted_alias_creates_nested_objects() -> None:
     rec = record("c", {"id": 7, "zip": "1000", "city": "Oslo", "a.b": 1, "note": None, "drop": 0})
     mapping = [{"zip": "address.zip"}, {"city": "address.city"}, {"a\\.b": "x\\.y"}, "note", "missing"]
     assert plan(rec, data_type="json", mapping=mapping) == [
-        Command(
-            "JSON.SET", "orders:id:7", "$", '{"address":{"zip":"1000","city":"Oslo"},"x.y":1,"note":null}'
-        )
+        Command("JSON.SET", "orders:id:7", "$", '{"address":{"zip":"1000","city":"Oslo"},"x.y":1,"note":null}')
     ]
 
 
@@ -336,9 +321,7 @@ def test_set_expire_follows_the_add() -> None:
 
 
 def test_sorted_set_insert_adds_member_with_score() -> None:
-    assert plan(record("c", {"id": 7, "total": 12.5}), **ZSET) == [
-        Command("ZADD", "orders:by_total", "12.5", "7")
-    ]
+    assert plan(record("c", {"id": 7, "total": 12.5}), **ZSET) == [Command("ZADD", "orders:by_total", "12.5", "7")]
 
 
 def test_sorted_set_update_adds_member_with_score() -> None:
@@ -346,9 +329,7 @@ def test_sorted_set_update_adds_member_with_score() -> None:
 
 
 def test_sorted_set_score_may_be_a_numeric_string() -> None:
-    assert plan(record("c", {"id": 7, "total": "12.50"}), **ZSET) == [
-        Command("ZADD", "orders:by_total", "12.50", "7")
-    ]
+    assert plan(record("c", {"id": 7, "total": "12.50"}), **ZSET) == [Command("ZADD", "orders:by_total", "12.50", "7")]
 
 
 def test_sorted_set_delete_removes_the_member() -> None:
@@ -380,9 +361,7 @@ def test_stream_insert_appends_fields_and_opcode() -> None:
 
 
 def test_stream_update_appends_a_message() -> None:
-    assert plan(record("u", {"id": 7}), **STREAM) == [
-        Command("XADD", "orders:changes", "*", "id", "7", "op_code", "u")
-    ]
+    assert plan(record("u", {"id": 7}), **STREAM) == [Command("XADD", "orders:changes", "*", "id", "7", "op_code", "u")]
 
 
 def test_stream_delete_appends_the_before_image_with_the_delete_opcode() -> None:
@@ -546,11 +525,7 @@ KEYED = jmes("concat(['order:', code])")
 @pytest.mark.parametrize("data_type", ["hash", "json"])
 def test_update_that_changes_the_key_deletes_the_old_key(data_type: str) -> None:
     new, old = record("u", {"code": "b"}), record("u", {"code": "a"})
-    value = (
-        ("HSET", "order:b", "code", "b")
-        if data_type == "hash"
-        else ("JSON.SET", "order:b", "$", '{"code":"b"}')
-    )
+    value = ("HSET", "order:b", "code", "b") if data_type == "hash" else ("JSON.SET", "order:b", "$", '{"code":"b"}')
     assert plan(new, old, data_type=data_type, key=KEYED) == [Command("DEL", "order:a"), Command(*value)]
 
 
@@ -647,9 +622,7 @@ def test_batch_rejects_a_record_that_cannot_be_planned() -> None:
 
 def test_batch_takes_previous_images_aligned_with_records() -> None:
     new, old = record("u", {"code": "b"}), record("u", {"code": "a"})
-    result = plan_batch(
-        [new, record("c", {"code": "c"})], settings(key=KEYED), DEFAULTS, previous=[old, None]
-    )
+    result = plan_batch([new, record("c", {"code": "c"})], settings(key=KEYED), DEFAULTS, previous=[old, None])
     assert result == BatchPlan(
         [
             Command("DEL", "order:a"),
@@ -670,7 +643,5 @@ def test_batch_rejects_only_the_records_a_key_expression_fails_on() -> None:
 
 
 def test_batch_previous_images_must_align_with_records() -> None:
-    with pytest.raises(
-        ValueError, match=re.escape("`previous` must align with `records`: got 0 for 1 records")
-    ):
+    with pytest.raises(ValueError, match=re.escape("`previous` must align with `records`: got 0 for 1 records")):
         plan_batch([record("c", {"id": 7})], settings(), DEFAULTS, previous=[])
