@@ -18,9 +18,12 @@ RowFormat: TypeAlias = Literal["partial", "full"]
 Row: TypeAlias = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChangeEvent:
     """One change of one row, decoded from a Debezium event (key JSON + value JSON).
+
+    Treat it as immutable (derive a changed copy with ``dataclasses.replace``); it is not ``frozen`` only
+    because a frozen dataclass costs ~1.7 µs more per construction, on the hottest path of the processor.
 
     ``key`` holds the primary-key columns (``None`` for a table without a key, and for truncates);
     ``before``/``after`` hold the row images with normalised values (``None`` where Debezium gives none);
