@@ -18,6 +18,8 @@ __all__ = [
     "DEBEZIUM_SCHEMA_HISTORY",
     "HA_LOCK",
     "STREAM_PATTERN",
+    "collector_snapshot",
+    "collector_status",
     "consumer_group",
     "dlq_stream",
     "hash_tag",
@@ -58,6 +60,16 @@ def offset_key(server_name: str | None = None) -> str:
 def offset_field(server_name: str) -> str:
     """The offsets-hash field of one source, as Debezium Server names it: ``["redis",{"server":..}]``."""
     return '["redis",{"server":"' + server_name + '"}]'
+
+
+def collector_snapshot(source: str) -> str:
+    """Hash of a collector's snapshot progress: one field per table (chunk, rows, last key) plus its state."""
+    return f"rdi:collector:{source}:snapshot"
+
+
+def collector_status(source: str) -> str:
+    """Status hash of the collector of ``source``: phase, snapshot progress, last position, ``updated_at``."""
+    return f"rdi:collector:{source}:status"
 
 
 def consumer_group(pipeline: str = "default") -> str:
