@@ -182,6 +182,22 @@ def main() -> None:
     app()
 
 
+@app.command()
+def collector(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option("--source", help="Source name in config.yaml.")],
+    directory: DirOption = Path("."),
+) -> None:
+    """Capture a source's changes into the RDI database's staging streams (runs until SIGTERM/SIGINT)."""
+    pipeline = _load(directory, resolve_secrets=True)
+    if source not in pipeline.config.sources:
+        known = ", ".join(sorted(pipeline.config.sources)) or "none"
+        raise _fail(f"--source: no source `{source}` in {directory / 'config.yaml'} (sources: {known})")
+    from rdi.cli.collector import run_collector  # imports drivers; keep them out of offline commands
+
+    raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"]))
+
+
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
 

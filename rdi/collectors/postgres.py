@@ -1,0 +1,434 @@
+"""`rdi collector` for PostgreSQL: consistent snapshot, then logical decoding, into staging streams exactly once.
+
+How a run goes (cdc-notes §3.5, §6.4):
+
+1. Connect, read the selected tables from the catalog, make sure the publication matches
+   (`publication.autocreate.mode`).
+2. No replication slot yet: create it with an exported snapshot, read every table inside that snapshot (chunks in
+   key order; several tables at once with `snapshot.max.threads`), then stream from the slot's consistent point.
+   A slot whose snapshot did not finish (the collector died): resume each unfinished table after its last staged
+   chunk, in a fresh snapshot (the exported one died with its connection). Rows changed in between are also
+   streamed from the slot, which was never confirmed, so the end state is right.
+3. Streaming: every change becomes a Debezium event. Each event has a *position* — the transaction's commit LSN
+   and its index in the transaction — and the staging write of a chunk of events stores the position of its last
+   event **in the same atomic Lua call** (:mod:`rdi.collectors.staging`). Only after a transaction's last chunk
+   is staged is its end LSN confirmed to PostgreSQL. After a crash PostgreSQL resends every transaction after the
+   confirmed LSN; events at or below the stored position are dropped: nothing is lost, nothing staged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+import redis
+
+from rdi import keys
+from rdi.collectors import pgoutput as pgo
+from rdi.collectors.envelope import NULL_KEY, encode_key, encode_value, pg_sequence, pg_source
+from rdi.collectors.pg_catalog import TableInfo, load_table, load_tables, load_types
+from rdi.collectors.pg_replication import ReplicationConnection, ensure_publication, slot_state
+from rdi.collectors.pg_snapshot import estimate_rows, open_snapshot_session, read_chunk
+from rdi.collectors.pg_types import PgColumn, TypeInfo, converter_for, placeholder_for
+from rdi.collectors.settings import PgCollectorSettings, TableSelection
+from rdi.collectors.staging import Checkpoint, Entry, StagingWriter
+
+__all__ = ["PostgresCollector"]
+
+log = logging.getLogger("rdi.collector.postgres")
+
+TXN_CHUNK = 1000  # events per atomic staging write inside a large transaction
+SNAPSHOT_STATE = "__state__"
+VERSION = "rdi-0.1.0"
+
+
+def _position(commit_lsn: int, index: int) -> str:
+    return f"{commit_lsn:016x}:{index:010d}"
+
+
+@dataclass(slots=True)
+class _Relation:
+    """A captured table as the stream sees it: columns in pgoutput order, converters, key, stream names."""
+
+    table: TableInfo
+    names: list[str]
+    converters: list[Callable[[str], Any]]
+    placeholders: list[Any]
+    key: list[str]
+    streams: list[str]
+    source: dict[str, Any]
+
+    def stream_for(self, key_json: bytes) -> str:
+        n = len(self.streams)
+        return self.streams[0] if n == 1 else self.streams[zlib.crc32(key_json) % n]
+
+
+@dataclass(slots=True)
+class _Txn:
+    commit_lsn: int
+    xid: int
+    commit_ts_us: int
+    index: int = 0
+    pending: list[Entry] = field(default_factory=list)
+
+
+class PostgresCollector:
+    """One source's collector. ``run()`` blocks until ``stop`` is set; safe to kill at any instant."""
+
+    def __init__(self, settings: PgCollectorSettings, rdi: redis.Redis, *, stop: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.rdi = rdi
+        self.stop = stop or threading.Event()
+        self.writer = StagingWriter(
+            rdi, memory_limit_mb=settings.memory_limit_mb, memory_threshold_pct=settings.memory_threshold_pct
+        )
+        self.dsn = settings.dsn()  # the text formats converters parse are applied by each session opener
+        self.offset_field = keys.offset_field(settings.server_name)
+        self.snapshot_key = keys.collector_snapshot(settings.source)
+        self.types: dict[int, TypeInfo] = {}
+        self.tables: dict[tuple[str, str], TableInfo] = {}
+        self.relations: dict[int, _Relation | None] = {}
+        self.last_commit_lsn: int | None = None
+
+    # ---- entry point ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        s = self.settings
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            self._load_catalog(conn)
+            ensure_publication(conn, s.publication, s.publication_mode, sorted(self.tables))
+            slot = slot_state(conn, s.slot)
+            stored, _ = self.writer.load(keys.DEBEZIUM_OFFSETS, self.offset_field)
+            state = self._snapshot_state()
+            replication = ReplicationConnection(self.dsn)
+            try:
+                start_lsn = 0
+                if slot is None:
+                    if stored is not None:
+                        log.warning("slot `%s` is gone (dropped or invalidated): taking a new snapshot", s.slot)
+                    self.rdi.delete(self.snapshot_key)
+                    state = {}
+                    wants_snapshot = s.snapshot_mode != "never"
+                    info = replication.create_slot(s.slot, export_snapshot=wants_snapshot)
+                    start_lsn = info.consistent_lsn
+                    if wants_snapshot:
+                        self._write_state("1", {"consistent_lsn": start_lsn, "phase": "snapshot"})
+                        self._snapshot(info.snapshot_name, start_lsn, done={})
+                elif s.snapshot_mode != "never" and state.get("phase") != "complete":
+                    log.info("resuming the interrupted snapshot after its last staged chunk")
+                    self._snapshot(None, int(state.get("consistent_lsn", 0)), done=self._snapshot_progress())
+                if s.snapshot_mode == "initial_only":
+                    return
+                self._stream(replication, start_lsn, stored)
+            finally:
+                replication.close()
+
+    # ---- catalog ----------------------------------------------------------------------------------
+
+    def _load_catalog(self, conn: psycopg.Connection[Any]) -> None:
+        s = self.settings
+        specs = {f"{t.schema}.{t.table}" if t.schema else t.table: t.spec for t in s.tables} if s.tables else None
+        for table in load_tables(conn, schemas=list(s.schemas) if s.schemas else None, tables=specs):
+            self.tables[(table.schema, table.name)] = table
+        oids = {c.type_oid for t in self.tables.values() for c in t.columns}
+        self.types.update(load_types(conn, oids))
+        log.info("capturing %d table(s): %s", len(self.tables), ", ".join(f"{a}.{b}" for a, b in sorted(self.tables)))
+
+    def _streams(self, table: TableInfo) -> list[str]:
+        n = self.settings.partitions_of(table.schema, table.name)
+        name = self.settings.server_name
+        if n == 1:
+            return [keys.staging_stream(name, table.schema, table.name)]
+        return [keys.staging_stream(name, table.schema, table.name, partition=i) for i in range(n)]
+
+    def _source_template(self, table: TableInfo) -> dict[str, Any]:
+        return pg_source(
+            server_name=self.settings.server_name, db=self.settings.database, schema=table.schema,
+            table=table.name, ts_ms=0, snapshot="false", tx_id=None, lsn=None, last_commit_lsn=None, version=VERSION,
+        )  # fmt: skip
+
+    # ---- snapshot ---------------------------------------------------------------------------------
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        _, value = self.writer.load(self.snapshot_key, SNAPSHOT_STATE)
+        return dict(orjson.loads(value)) if value else {}
+
+    def _snapshot_progress(self) -> dict[str, dict[str, Any]]:
+        raw = self.rdi.hgetall(self.snapshot_key)
+        out: dict[str, dict[str, Any]] = {}
+        for k, v in raw.items():
+            name = k.decode() if isinstance(k, bytes) else str(k)
+            if name != SNAPSHOT_STATE and not name.endswith(":pos"):
+                out[name] = orjson.loads(v)
+        return out
+
+    def _write_state(self, position: str, value: dict[str, Any]) -> None:
+        self.writer.write([], Checkpoint(self.snapshot_key, SNAPSHOT_STATE, position, orjson.dumps(value)))
+
+    def _snapshot(self, snapshot_name: str | None, lsn: int, done: dict[str, dict[str, Any]]) -> None:
+        todo = [t for key, t in sorted(self.tables.items()) if not done.get(f"{key[0]}.{key[1]}", {}).get("done")]
+        sessions = [
+            open_snapshot_session(self.dsn, snapshot_name)
+            for _ in range(min(self.settings.parallelism, len(todo)) or 1)
+        ]
+        work: queue.Queue[TableInfo] = queue.Queue()
+        for t in todo:
+            work.put(t)
+        errors: list[BaseException] = []
+
+        def worker(session: psycopg.Connection[Any]) -> None:
+            try:
+                while not self.stop.is_set():
+                    try:
+                        table = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    self._snapshot_table(session, table, lsn, done.get(f"{table.schema}.{table.name}", {}))
+            except BaseException as exc:  # reported by the caller, which stops the run
+                errors.append(exc)
+            finally:
+                session.close()
+
+        threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in sessions]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        if errors:
+            raise errors[0]
+        if not self.stop.is_set():
+            self._write_state("2", {"consistent_lsn": lsn, "phase": "complete"})
+            log.info("snapshot complete")
+
+    def _spec(self, table: TableInfo) -> TableSelection | None:
+        for t in self.settings.tables or ():
+            if t.table == table.name and t.schema in (None, table.schema):
+                return t
+        return None
+
+    def _snapshot_table(
+        self, session: psycopg.Connection[Any], table: TableInfo, lsn: int, progress: dict[str, Any]
+    ) -> None:
+        s = self.settings
+        name = f"{table.schema}.{table.name}"
+        rel = self._relation_for(table, [c.name for c in table.columns])
+        columns = rel.names
+        key_columns = rel.key
+        after: tuple[str, ...] | None = tuple(progress["last_key"]) if progress.get("last_key") else None
+        chunk_no = int(progress.get("chunk", 0))
+        rows_done = int(progress.get("rows", 0))
+        estimate = estimate_rows(session, table.schema, table.name)
+        selection = self._spec(table)
+        spec = selection.spec.snapshot_sql if selection and selection.spec else None
+        log.info("snapshot %s: ~%d rows%s", name, estimate, f", resuming after {rows_done}" if rows_done else "")
+        while not self.stop.is_set():
+            rows, last = read_chunk(
+                session, schema=table.schema, table=table.name, columns=columns, key_columns=key_columns,
+                after=after, limit=s.chunk_size, snapshot_sql=spec,
+            )  # fmt: skip
+            final = len(rows) < s.chunk_size
+            now_ms = int(time.time() * 1000)
+            entries = [self._snapshot_entry(rel, row, lsn, now_ms) for row in rows]
+            chunk_no += 1
+            rows_done += len(rows)
+            progress = {"chunk": chunk_no, "rows": rows_done, "last_key": list(last) if last else None, "done": final}
+            checkpoint = Checkpoint(self.snapshot_key, name, f"{chunk_no:010d}", orjson.dumps(progress))
+            self.writer.write(entries, checkpoint)
+            self.writer.set_status(s.source, {f"snapshot:{name}": f"{rows_done}/{max(estimate, rows_done)}"})
+            log.info("snapshot %s: %d/%d rows", name, rows_done, max(estimate, rows_done))
+            if final:
+                return
+            after = last
+
+    def _snapshot_entry(self, rel: _Relation, row: Sequence[str | None], lsn: int, now_ms: int) -> Entry:
+        after = {n: (None if v is None else conv(v)) for n, conv, v in zip(rel.names, rel.converters, row, strict=True)}
+        key = {k: after[k] for k in rel.key} if rel.key else None
+        source = dict(rel.source)
+        source.update(ts_ms=now_ms, ts_us=now_ms * 1000, ts_ns=now_ms * 1_000_000, snapshot="true", lsn=lsn,
+                      sequence=pg_sequence(None, lsn))  # fmt: skip
+        key_json = encode_key(key)
+        value = encode_value(before=None, after=after, source=source, op="r", ts_ms=now_ms)
+        return Entry(rel.stream_for(key_json), key_json, value)
+
+    # ---- relations --------------------------------------------------------------------------------
+
+    def _relation_for(self, table: TableInfo, names: list[str]) -> _Relation:
+        by_name = {c.name: c for c in table.columns}
+        cols: list[PgColumn] = [by_name[n] for n in names if n in by_name]
+        return _Relation(
+            table=table,
+            names=[c.name for c in cols],
+            converters=[converter_for(c, self.types) for c in cols],
+            placeholders=[placeholder_for(c) for c in cols],
+            key=list(table.primary_key),
+            streams=self._streams(table),
+            source=self._source_template(table),
+        )
+
+    def _on_relation(self, conn: psycopg.Connection[Any], msg: pgo.Relation) -> None:
+        key = (msg.namespace, msg.name)
+        table = self.tables.get(key)
+        if (
+            table is None
+            or table.relid != msg.relid
+            or {c.name for c in table.columns} != {c.name for c in msg.columns}
+        ):
+            fresh = load_table(conn, msg.relid)
+            if fresh is not None and self._selected(fresh):
+                selection = self._spec(fresh)
+                fresh = load_table(conn, msg.relid, selection.spec if selection else None)
+            if fresh is None or not self._selected(fresh):
+                self.relations[msg.relid] = None
+                return
+            missing = {c.type_oid for c in fresh.columns} - self.types.keys()
+            if missing:
+                self.types.update(load_types(conn, missing))
+            self.tables[key] = table = fresh
+            log.info("table %s.%s: columns %s", msg.namespace, msg.name, ", ".join(c.name for c in fresh.columns))
+        wanted = {c.name for c in table.columns}
+        names = [c.name for c in msg.columns]
+        rel = self._relation_for(table, [n for n in names if n in wanted])
+        rel.names = names  # tuple positions follow the message; unselected columns are dropped in _row
+        by_name = {c.name: c for c in table.columns}
+        rel.converters = [converter_for(by_name[n], self.types) if n in wanted else _skip for n in names]
+        rel.placeholders = [placeholder_for(by_name[n]) if n in wanted else None for n in names]
+        self.relations[msg.relid] = rel
+
+    def _selected(self, table: TableInfo) -> bool:
+        s = self.settings
+        if s.tables:
+            return any(t.table == table.name and (t.schema in (None, table.schema)) for t in s.tables)
+        return s.schemas is None or table.schema in s.schemas
+
+    # ---- streaming --------------------------------------------------------------------------------
+
+    def _stream(self, replication: ReplicationConnection, start_lsn: int, stored: str | None) -> None:
+        s = self.settings
+        replication.start(s.slot, start_lsn, s.publication)
+        log.info(
+            "streaming from slot `%s` at %s",
+            s.slot,
+            pgo.format_lsn(start_lsn) if start_lsn else "its confirmed position",
+        )
+        txn: _Txn | None = None
+        next_heartbeat = time.monotonic() + s.heartbeat_interval_ms / 1000 if s.heartbeat_interval_ms else None
+        committed: int | None = None
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.stop.is_set():
+                for frame in replication.read(0.5):
+                    msg = pgo.decode_message(frame.payload)
+                    if isinstance(msg, pgo.Begin):
+                        txn = _Txn(msg.final_lsn, msg.xid, pgo.pg_epoch_us_to_unix_us(msg.commit_ts_us))
+                    elif isinstance(msg, pgo.Commit):
+                        if txn is not None:
+                            self._flush(txn, final=True, end_lsn=msg.end_lsn)
+                        committed = msg.end_lsn
+                        self.last_commit_lsn = msg.commit_lsn
+                        txn = None
+                    elif isinstance(msg, pgo.Relation):
+                        self._on_relation(conn, msg)
+                    elif isinstance(msg, pgo.TypeMessage):
+                        self.types.update(load_types(conn, {msg.oid}))
+                    elif txn is not None and isinstance(msg, pgo.Insert | pgo.Update | pgo.Delete | pgo.Truncate):
+                        self._on_change(txn, msg, frame.data_start, stored)
+                        if len(txn.pending) >= TXN_CHUNK:
+                            self._flush(txn, final=False, end_lsn=None)
+                # Staged up to here: PostgreSQL may forget it. Between transactions keepalive positions are
+                # confirmed too, so an idle slot does not pin WAL.
+                if txn is None:
+                    replication.confirm(committed if committed is not None else replication.flush_lsn, caught_up=True)
+                    committed = None
+                elif committed is not None:
+                    replication.confirm(committed)
+                    committed = None
+                if next_heartbeat is not None and time.monotonic() >= next_heartbeat:
+                    next_heartbeat = time.monotonic() + s.heartbeat_interval_ms / 1000
+                    if s.heartbeat_query:
+                        conn.execute(s.heartbeat_query)
+                    self.writer.set_status(s.source, {"phase": "streaming", "heartbeat_ms": int(time.time() * 1000)})
+
+    def _flush(self, txn: _Txn, *, final: bool, end_lsn: int | None) -> None:
+        if not txn.pending:
+            return
+        position = _position(txn.commit_lsn, txn.index)
+        offset = {"lsn_proc": txn.commit_lsn, "txId": txn.xid, "ts_usec": txn.commit_ts_us, "position": position}
+        if final and end_lsn is not None:
+            offset.update(lsn_commit=end_lsn, lsn=end_lsn, messageType="COMMIT")
+        checkpoint = Checkpoint(keys.DEBEZIUM_OFFSETS, self.offset_field, position, orjson.dumps(offset))
+        self.writer.write(txn.pending, checkpoint)
+        txn.pending = []
+
+    def _on_change(self, txn: _Txn, msg: Any, lsn: int, stored: str | None) -> None:
+        if isinstance(msg, pgo.Truncate):
+            for relid in msg.relids:
+                rel = self.relations.get(relid)
+                if rel is not None:
+                    self._emit(txn, rel, "t", None, None, None, lsn, stored)
+            return
+        rel = self.relations.get(msg.relid)
+        if rel is None:
+            return
+        if isinstance(msg, pgo.Insert):
+            after = self._row(rel, msg.new, None)
+            self._emit(txn, rel, "c", None, after, self._key(rel, after), lsn, stored)
+        elif isinstance(msg, pgo.Update):
+            old = msg.old if msg.old is not None else msg.key
+            before = self._row(rel, old, None) if old is not None else None
+            after = self._row(rel, msg.new, before if msg.old is not None else None)
+            new_key = self._key(rel, after)
+            old_key = self._key(rel, before) if before is not None else None
+            if old_key is not None and old_key != new_key:  # a primary-key change: Debezium's d + c
+                self._emit(txn, rel, "d", before, None, old_key, lsn, stored)
+                self._emit(txn, rel, "c", None, after, new_key, lsn, stored)
+            else:
+                self._emit(txn, rel, "u", before if msg.old is not None else None, after, new_key, lsn, stored)
+        elif isinstance(msg, pgo.Delete):
+            old = msg.old if msg.old is not None else msg.key
+            before = self._row(rel, old, None) if old is not None else None
+            self._emit(txn, rel, "d", before, None, self._key(rel, before) if before else None, lsn, stored)
+
+    def _row(self, rel: _Relation, values: Sequence[Any], old: dict[str, Any] | None) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name, conv, ph, value in zip(rel.names, rel.converters, rel.placeholders, values, strict=True):
+            if conv is _skip:
+                continue
+            if value is None:
+                row[name] = None
+            elif value is pgo.UNCHANGED_TOAST:
+                row[name] = old[name] if old is not None and old.get(name) is not None else ph
+            else:
+                row[name] = conv(value if isinstance(value, str) else bytes(value).decode())
+        return row
+
+    @staticmethod
+    def _key(rel: _Relation, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if row is None or not rel.key:
+            return None
+        return {k: row.get(k) for k in rel.key}
+
+    def _emit(self, txn: _Txn, rel: _Relation, op: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
+              key: dict[str, Any] | None, lsn: int, stored: str | None) -> None:  # fmt: skip
+        txn.index += 1
+        if stored is not None and _position(txn.commit_lsn, txn.index) <= stored:
+            return  # staged before a crash; PostgreSQL resent the whole transaction
+        ts_ms = txn.commit_ts_us // 1000
+        source = dict(rel.source)
+        last = self.last_commit_lsn
+        source.update(ts_ms=ts_ms, ts_us=txn.commit_ts_us, ts_ns=txn.commit_ts_us * 1000, txId=txn.xid, lsn=lsn,
+                      sequence=pg_sequence(last, lsn))  # fmt: skip
+        now = int(time.time() * 1000)
+        key_json = encode_key(key) if op != "t" else NULL_KEY
+        value = encode_value(before=before, after=after, source=source, op=op, ts_ms=now)
+        txn.pending.append(Entry(rel.stream_for(key_json), key_json, value))
+
+
+def _skip(text: str) -> Any:  # a column the config does not select
+    return None
