@@ -46,6 +46,7 @@ __all__ = ["PostgresCollector"]
 log = logging.getLogger("rdi.collector.postgres")
 
 TXN_CHUNK = 1000  # events per atomic staging write inside a large transaction
+TABLE_REFRESH_S = 5.0  # how often a `filtered` publication is checked for new tables of the captured schemas
 SNAPSHOT_STATE = "__state__"
 VERSION = "rdi-0.1.0"
 
@@ -125,6 +126,10 @@ class PostgresCollector:
                 elif s.snapshot_mode != "never" and state.get("phase") != "complete":
                     log.info("resuming the interrupted snapshot after its last staged chunk")
                     self._snapshot(None, int(state.get("consistent_lsn", 0)), done=self._snapshot_progress())
+                unfinished = {k: v for k, v in self._snapshot_progress().items() if not v.get("done")}
+                if unfinished:  # a table that joined while streaming, whose snapshot a crash interrupted
+                    tables = [t for key, t in sorted(self.tables.items()) if f"{key[0]}.{key[1]}" in unfinished]
+                    self._snapshot_tables(tables, None, start_lsn, unfinished)
                 if s.snapshot_mode == "initial_only":
                     return
                 self._stream(replication, start_lsn, stored)
@@ -175,6 +180,14 @@ class PostgresCollector:
 
     def _snapshot(self, snapshot_name: str | None, lsn: int, done: dict[str, dict[str, Any]]) -> None:
         todo = [t for key, t in sorted(self.tables.items()) if not done.get(f"{key[0]}.{key[1]}", {}).get("done")]
+        self._snapshot_tables(todo, snapshot_name, lsn, done)
+        if not self.stop.is_set():
+            self._write_state("2", {"consistent_lsn": lsn, "phase": "complete"})
+            log.info("snapshot complete")
+
+    def _snapshot_tables(
+        self, todo: list[TableInfo], snapshot_name: str | None, lsn: int, done: dict[str, dict[str, Any]]
+    ) -> None:
         sessions = [
             open_snapshot_session(self.dsn, snapshot_name)
             for _ in range(min(self.settings.parallelism, len(todo)) or 1)
@@ -204,9 +217,6 @@ class PostgresCollector:
             th.join()
         if errors:
             raise errors[0]
-        if not self.stop.is_set():
-            self._write_state("2", {"consistent_lsn": lsn, "phase": "complete"})
-            log.info("snapshot complete")
 
     def _spec(self, table: TableInfo) -> TableSelection | None:
         for t in self.settings.tables or ():
@@ -215,7 +225,12 @@ class PostgresCollector:
         return None
 
     def _snapshot_table(
-        self, session: psycopg.Connection[Any], table: TableInfo, lsn: int, progress: dict[str, Any]
+        self,
+        session: psycopg.Connection[Any],
+        table: TableInfo,
+        lsn: int,
+        progress: dict[str, Any],
+        keepalive: Callable[[], None] | None = None,
     ) -> None:
         s = self.settings
         name = f"{table.schema}.{table.name}"
@@ -244,6 +259,8 @@ class PostgresCollector:
             self.writer.write(entries, checkpoint)
             self.writer.set_status(s.source, {f"snapshot:{name}": f"{rows_done}/{max(estimate, rows_done)}"})
             log.info("snapshot %s: %d/%d rows", name, rows_done, max(estimate, rows_done))
+            if keepalive is not None:
+                keepalive()
             if final:
                 return
             after = last
@@ -302,6 +319,35 @@ class PostgresCollector:
         rel.placeholders = [placeholder_for(by_name[n]) if n in wanted else None for n in names]
         self.relations[msg.relid] = rel
 
+    def _refresh_tables(self, conn: psycopg.Connection[Any], replication: ReplicationConnection) -> None:
+        """`filtered` publications list tables by name: add tables created since in the captured schemas.
+
+        Rows a new table got before it joined the publication are not in the WAL stream, so the table is then
+        snapshotted (crash-resumable like the initial snapshot). Rows written between the two may be staged
+        twice (`r` and `c`) — never lost. `all_tables` publications need none of this.
+        """
+        s = self.settings
+        if s.publication_mode != "filtered" or s.tables:
+            return
+        found = load_tables(conn, schemas=list(s.schemas) if s.schemas else None, tables=None)
+        new = [t for t in found if (t.schema, t.name) not in self.tables]
+        if not new:
+            return
+        for table in new:
+            self.tables[(table.schema, table.name)] = table
+        self.types.update(load_types(conn, {c.type_oid for t in new for c in t.columns} - self.types.keys()))
+        ensure_publication(conn, s.publication, s.publication_mode, sorted(self.tables))
+        log.info("new table(s) %s: added to publication `%s`", ", ".join(f"{t.schema}.{t.name}" for t in new),
+                 s.publication)  # fmt: skip
+        session = open_snapshot_session(self.dsn, None)
+        try:
+            progress = self._snapshot_progress()
+            for table in new:
+                done = progress.get(f"{table.schema}.{table.name}", {})
+                self._snapshot_table(session, table, replication.flush_lsn, done, keepalive=replication.send_status)
+        finally:
+            session.close()
+
     def _selected(self, table: TableInfo) -> bool:
         s = self.settings
         if s.tables:
@@ -321,6 +367,7 @@ class PostgresCollector:
         txn: _Txn | None = None
         next_heartbeat = time.monotonic() + s.heartbeat_interval_ms / 1000 if s.heartbeat_interval_ms else None
         committed: int | None = None
+        next_refresh = time.monotonic() + TABLE_REFRESH_S
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop.is_set():
                 for frame in replication.read(0.5):
@@ -349,6 +396,9 @@ class PostgresCollector:
                 elif committed is not None:
                     replication.confirm(committed)
                     committed = None
+                if txn is None and time.monotonic() >= next_refresh:
+                    next_refresh = time.monotonic() + TABLE_REFRESH_S
+                    self._refresh_tables(conn, replication)
                 if next_heartbeat is not None and time.monotonic() >= next_heartbeat:
                     next_heartbeat = time.monotonic() + s.heartbeat_interval_ms / 1000
                     if s.heartbeat_query:

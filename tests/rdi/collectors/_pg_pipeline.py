@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -11,9 +12,13 @@ import psycopg
 import redis
 
 
-def write_pipeline(folder: Path, pg_dsn: str, *, name: str, schema: str, chunk: int = 10_000, extra: str = "") -> None:
-    """A pipeline whose source `pg` captures ``schema`` with slot and publication named ``name``."""
+def write_pipeline(
+    folder: Path, pg_dsn: str, *, name: str, schema: str, chunk: int = 10_000, options: Mapping[str, object] = {}
+) -> None:
+    """A pipeline whose source `pg` captures ``schema`` with slot and publication named ``name``; ``options`` are
+    more `advanced.source` properties."""
     url = urlparse(pg_dsn)
+    extra = "".join(f"        {k}: {v}\n" for k, v in options.items())
     (folder / "jobs").mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(f"""
 sources:
@@ -33,8 +38,7 @@ sources:
         publication.name: {name}
         publication.autocreate.mode: filtered
         rdi.snapshot.chunk.size: {chunk}
-{extra}
-targets:
+{extra}targets:
   target:
     connection: {{type: redis, host: 127.0.0.1, port: 6379}}
 """)

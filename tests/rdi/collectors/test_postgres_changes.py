@@ -1,0 +1,186 @@
+"""What the PostgreSQL collector stages for each kind of change, on a real PostgreSQL (collector in-process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from rdi import keys
+from rdi.collectors.postgres import PostgresCollector
+from rdi.collectors.settings import PgCollectorSettings
+from rdi.config import load_pipeline
+
+from ._pg_pipeline import drop_slot_and_publication, staged, write_pipeline
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+PLACEHOLDER = "__debezium_unavailable_value"
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+    return result
+
+
+class Running:
+    """A collector running in a thread over a fresh schema; SQL runs through ``sql``."""
+
+    def __init__(self, tmp: Path, pg_dsn: str, redis_url: str, name: str, setup: str, **options: object) -> None:
+        self.pg_dsn, self.name, self.schema = pg_dsn, name, name
+        drop_slot_and_publication(pg_dsn, name, name)
+        self.sql(f"CREATE SCHEMA {name}; " + setup.format(s=name))
+        write_pipeline(tmp, pg_dsn, name=name, schema=name, options=options)
+        pipeline = load_pipeline(tmp, env={"SOURCE_DB_PASSWORD": "postgres"})
+        settings = PgCollectorSettings.from_source("pg", pipeline.config.sources["pg"])
+        self.rdi = redis.Redis.from_url(redis_url)
+        self.rdi.flushdb()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=PostgresCollector(settings, self.rdi, stop=self.stop).run, daemon=True)
+
+    def sql(self, text: str) -> None:
+        with psycopg.connect(self.pg_dsn, autocommit=True) as conn:
+            conn.execute(text.format(s=self.schema))  # type: ignore[arg-type]
+
+    def events(self, table: str, partition: int | None = None) -> list[dict[str, Any]]:
+        return staged(self.rdi, keys.staging_stream("pg", self.schema, table, partition))
+
+    def wait_events(self, table: str, count: int) -> list[dict[str, Any]]:
+        return wait_for(lambda: len(e := self.events(table)) >= count and e, 30, f"{count} events of {table}")
+
+    def streaming(self) -> None:
+        def complete() -> bool:
+            return b"complete" in (self.rdi.hget(keys.collector_snapshot("pg"), "__state__") or b"")
+
+        wait_for(complete, 30, "the snapshot")
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        self.streaming()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.rdi.close()
+        drop_slot_and_publication(self.pg_dsn, self.name, self.schema)
+
+
+@pytest.fixture
+def running(tmp_path: Path, pg_dsn: str, redis_url: str) -> Iterator[Callable[..., Running]]:
+    made: list[Running] = []
+
+    def make(name: str, setup: str, **options: object) -> Running:
+        made.append(Running(tmp_path, pg_dsn, redis_url, name, setup, **options))
+        return made[-1].__enter__()
+
+    yield make
+    for r in made:
+        r.__exit__()
+
+
+def ops(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(e["value"]["op"], e["key"], e["value"]["before"], e["value"]["after"]) for e in events]
+
+
+def test_primary_key_change_is_a_delete_then_a_create(running: Callable[..., Running]) -> None:
+    r = running("rdi_pk", "CREATE TABLE {s}.t (id int PRIMARY KEY, v int); INSERT INTO {s}.t VALUES (1, 10);")
+    r.sql("UPDATE {s}.t SET id = 2 WHERE id = 1")
+    assert ops(r.wait_events("t", 3)[1:]) == [
+        ("d", {"id": 1}, {"id": 1, "v": None}, None),
+        ("c", {"id": 2}, None, {"id": 2, "v": 10}),
+    ]
+
+
+def test_unchanged_toast_is_the_placeholder_unless_replica_identity_full(running: Callable[..., Running]) -> None:
+    r = running(
+        "rdi_toast",
+        "CREATE TABLE {s}.t (id int PRIMARY KEY, v int, big text);"
+        "INSERT INTO {s}.t SELECT 1, 0, string_agg(md5(i::text), '') FROM generate_series(1, 4000) AS i;",
+    )
+    r.sql("UPDATE {s}.t SET v = 1 WHERE id = 1")
+    r.sql("ALTER TABLE {s}.t REPLICA IDENTITY FULL; UPDATE {s}.t SET v = 2 WHERE id = 1")
+    snapshot, default_identity, full_identity = r.wait_events("t", 3)
+    big = snapshot["value"]["after"]["big"]
+    assert (
+        len(big),
+        ops([default_identity]),
+        ops([full_identity]),
+    ) == (
+        128_000,
+        [("u", {"id": 1}, None, {"id": 1, "v": 1, "big": PLACEHOLDER})],
+        [("u", {"id": 1}, {"id": 1, "v": 1, "big": big}, {"id": 1, "v": 2, "big": big})],
+    )
+
+
+def test_truncate_is_staged_with_a_null_key(running: Callable[..., Running]) -> None:
+    r = running("rdi_trunc", "CREATE TABLE {s}.t (id int PRIMARY KEY); INSERT INTO {s}.t VALUES (1);")
+    r.sql("TRUNCATE {s}.t")
+    truncate = r.wait_events("t", 2)[1]
+    assert (truncate["key"], truncate["value"]["op"], truncate["value"]["source"]["table"]) == (None, "t", "t")
+
+
+def test_new_column_and_new_table_are_picked_up_while_running(running: Callable[..., Running]) -> None:
+    r = running("rdi_new", "CREATE TABLE {s}.t (id int PRIMARY KEY);")
+    r.sql("ALTER TABLE {s}.t ADD COLUMN note text; INSERT INTO {s}.t VALUES (1, 'hi')")
+    r.sql("CREATE TABLE {s}.n (id int PRIMARY KEY); INSERT INTO {s}.n VALUES (7)")
+    t_events = r.wait_events("t", 1)
+    n_events = r.wait_events("n", 1)  # rows written before it joined the publication come from its snapshot
+    r.sql("INSERT INTO {s}.n VALUES (8)")
+    n_events = r.wait_events("n", 2)
+    assert (ops(t_events), [(e["value"]["op"], e["key"]) for e in n_events]) == (
+        [("c", {"id": 1}, None, {"id": 1, "note": "hi"})],
+        [("r", {"id": 7}), ("c", {"id": 8})],
+    )
+
+
+def test_a_table_split_into_partitions_keeps_each_key_in_one_stream(running: Callable[..., Running]) -> None:
+    setup = (
+        "CREATE TABLE {s}.t (id int PRIMARY KEY, v int); INSERT INTO {s}.t SELECT i, 0 FROM generate_series(1, 200) i;"
+    )
+    r = running("rdi_part", setup, **{"rdi.partitions": 2})
+    r.sql("UPDATE {s}.t SET v = 1")
+    wait_for(lambda: len(r.events("t", 0)) + len(r.events("t", 1)) == 400, 30, "400 events")
+    by_stream = [{e["key"]["id"] for e in r.events("t", p)} for p in (0, 1)]
+    counts = [len(r.events("t", p)) for p in (0, 1)]
+    assert (by_stream[0] & by_stream[1], by_stream[0] | by_stream[1] == set(range(1, 201)), min(counts) > 100) == (
+        set(),
+        True,
+        True,
+    )
+
+
+def test_snapshot_progress_is_in_the_status_hash(running: Callable[..., Running]) -> None:
+    r = running("rdi_prog", "CREATE TABLE {s}.t (id int PRIMARY KEY); INSERT INTO {s}.t SELECT generate_series(1, 50);"
+                "ANALYZE {s}.t;")  # fmt: skip
+    assert r.rdi.hget(keys.collector_status("pg"), f"snapshot:{r.schema}.t") == b"50/50"
+
+
+def test_idle_slot_follows_the_server_when_nothing_captured_changes(
+    running: Callable[..., Running], pg_dsn: str
+) -> None:
+    r = running("rdi_idle", "CREATE TABLE {s}.t (id int PRIMARY KEY); CREATE TABLE public.rdi_idle_other (x int);")
+
+    def confirmed() -> int:
+        with psycopg.connect(pg_dsn) as conn:
+            row = conn.execute("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = %s",
+                               [r.name]).fetchone()  # fmt: skip
+            return int(row[0]) if row else 0
+
+    before = confirmed()
+    try:
+        for _ in range(20):  # WAL the publication does not carry
+            r.sql("INSERT INTO public.rdi_idle_other SELECT generate_series(1, 1000)")
+        wait_for(lambda: confirmed() > before + 100_000, 30, "the slot's confirmed position to advance")
+    finally:
+        r.sql("DROP TABLE public.rdi_idle_other")
+    assert confirmed() > before
