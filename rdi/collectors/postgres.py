@@ -402,7 +402,10 @@ class PostgresCollector:
                 if next_heartbeat is not None and time.monotonic() >= next_heartbeat:
                     next_heartbeat = time.monotonic() + s.heartbeat_interval_ms / 1000
                     if s.heartbeat_query:
-                        conn.execute(s.heartbeat_query)
+                        try:
+                            conn.execute(s.heartbeat_query)
+                        except psycopg.Error as exc:  # a broken heartbeat must not stop the capture
+                            log.warning("heartbeat.action.query failed: %s", str(exc).splitlines()[0])
                     self.writer.set_status(s.source, {"phase": "streaming", "heartbeat_ms": int(time.time() * 1000)})
 
     def _flush(self, txn: _Txn, *, final: bool, end_lsn: int | None) -> None:

@@ -13,7 +13,14 @@ import redis
 
 
 def write_pipeline(
-    folder: Path, pg_dsn: str, *, name: str, schema: str, chunk: int = 10_000, options: Mapping[str, object] = {}
+    folder: Path,
+    pg_dsn: str,
+    *,
+    name: str,
+    schema: str,
+    chunk: int = 10_000,
+    options: Mapping[str, object] = {},
+    tables: str = "",
 ) -> None:
     """A pipeline whose source `pg` captures ``schema`` with slot and publication named ``name``; ``options`` are
     more `advanced.source` properties."""
@@ -32,7 +39,7 @@ sources:
       user: {url.username}
       password: ${{SOURCE_DB_PASSWORD}}
     schemas: [{schema}]
-    advanced:
+{tables}    advanced:
       source:
         slot.name: {name}
         publication.name: {name}

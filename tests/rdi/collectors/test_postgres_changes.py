@@ -35,11 +35,13 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 class Running:
     """A collector running in a thread over a fresh schema; SQL runs through ``sql``."""
 
-    def __init__(self, tmp: Path, pg_dsn: str, redis_url: str, name: str, setup: str, **options: object) -> None:
+    def __init__(
+        self, tmp: Path, pg_dsn: str, redis_url: str, name: str, setup: str, tables: str = "", **options: object
+    ) -> None:
         self.pg_dsn, self.name, self.schema = pg_dsn, name, name
         drop_slot_and_publication(pg_dsn, name, name)
         self.sql(f"CREATE SCHEMA {name}; " + setup.format(s=name))
-        write_pipeline(tmp, pg_dsn, name=name, schema=name, options=options)
+        write_pipeline(tmp, pg_dsn, name=name, schema=name, options=options, tables=tables)
         pipeline = load_pipeline(tmp, env={"SOURCE_DB_PASSWORD": "postgres"})
         settings = PgCollectorSettings.from_source("pg", pipeline.config.sources["pg"])
         self.rdi = redis.Redis.from_url(redis_url)
@@ -79,8 +81,8 @@ class Running:
 def running(tmp_path: Path, pg_dsn: str, redis_url: str) -> Iterator[Callable[..., Running]]:
     made: list[Running] = []
 
-    def make(name: str, setup: str, **options: object) -> Running:
-        made.append(Running(tmp_path, pg_dsn, redis_url, name, setup, **options))
+    def make(name: str, setup: str, tables: str = "", **options: object) -> Running:
+        made.append(Running(tmp_path, pg_dsn, redis_url, name, setup, tables, **options))
         return made[-1].__enter__()
 
     yield make
@@ -184,3 +186,41 @@ def test_idle_slot_follows_the_server_when_nothing_captured_changes(
     finally:
         r.sql("DROP TABLE public.rdi_idle_other")
     assert confirmed() > before
+
+
+def test_table_settings_columns_keys_and_snapshot_sql(running: Callable[..., Running]) -> None:
+    tables = """    tables:
+      rdi_cfg.a:
+        columns: [id, shown]
+      rdi_cfg.nokey:
+        keys: [code]
+      rdi_cfg.b:
+        snapshot_sql: SELECT id, v FROM rdi_cfg.b WHERE v > 1
+"""
+    setup = (
+        "CREATE TABLE {s}.a (id int PRIMARY KEY, shown text, hidden text); INSERT INTO {s}.a VALUES (1, 'x', 'y');"
+        "CREATE TABLE {s}.nokey (code text NOT NULL, n int); ALTER TABLE {s}.nokey REPLICA IDENTITY FULL;"
+        "INSERT INTO {s}.nokey VALUES ('k1', 1);"
+        "CREATE TABLE {s}.b (id int PRIMARY KEY, v int); INSERT INTO {s}.b VALUES (1, 1), (2, 2);"
+    )
+    r = running("rdi_cfg", setup, tables)
+    r.sql("UPDATE {s}.a SET hidden = 'z', shown = 'w'; UPDATE {s}.nokey SET n = 2")
+    assert (ops(r.wait_events("a", 2)), ops(r.wait_events("nokey", 2)), ops(r.wait_events("b", 1))) == (
+        [("r", {"id": 1}, None, {"id": 1, "shown": "x"}), ("u", {"id": 1}, None, {"id": 1, "shown": "w"})],
+        [("r", {"code": "k1"}, None, {"code": "k1", "n": 1}),
+         ("u", {"code": "k1"}, {"code": "k1", "n": 1}, {"code": "k1", "n": 2})],
+        [("r", {"id": 2}, None, {"id": 2, "v": 2})],
+    )  # fmt: skip
+
+
+def test_parallel_snapshot_and_heartbeat_query(running: Callable[..., Running]) -> None:
+    setup = (
+        "CREATE TABLE {s}.x (id int PRIMARY KEY); INSERT INTO {s}.x SELECT generate_series(1, 3000);"
+        "CREATE TABLE {s}.y (id int PRIMARY KEY); INSERT INTO {s}.y SELECT generate_series(1, 3000);"
+        "CREATE TABLE {s}.beats (id serial PRIMARY KEY);"
+    )
+    options = {"snapshot.max.threads": 2, "heartbeat.interval.ms": 100,
+               "heartbeat.action.query": "'INSERT INTO rdi_par.beats DEFAULT VALUES'"}  # fmt: skip
+    r = running("rdi_par", setup, **options)
+    wait_for(lambda: len(r.events("beats")) >= 3, 30, "three heartbeats, staged like any change")
+    assert (len(r.events("x")), len(r.events("y"))) == (3000, 3000)
