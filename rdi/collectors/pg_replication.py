@@ -43,6 +43,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ExecStatus
 from psycopg.pq.abc import PGresult
 
+from rdi.collectors.pg_types import TEXT_FORMAT_SETTINGS
 from rdi.errors import ConfigError, FatalError, RetryableError
 
 __all__ = [
@@ -61,21 +62,6 @@ __all__ = [
 
 PublicationMode: TypeAlias = Literal["all_tables", "filtered", "disabled"]
 QualifiedTable: TypeAlias = tuple[str, str]
-
-TEXT_FORMAT_SETTINGS: Final[dict[str, str]] = {
-    "client_encoding": "UTF8",
-    "TimeZone": "UTC",
-    "DateStyle": "ISO, YMD",
-    "IntervalStyle": "postgres",
-    "extra_float_digits": "1",
-    "bytea_output": "hex",
-    "lc_monetary": "C",
-}
-"""Session settings that fix the text form of values, identical for streaming and snapshot.
-
-``timestamptz`` prints in UTC (``2024-01-02 03:04:05.123456+00``), dates/times in ISO, intervals in the
-``postgres`` style (``1 year 2 mons -3 days +04:05:06.5``), floats as the shortest text that reads back to the same
-value (``extra_float_digits`` > 0), bytea as ``\\x`` + hex, money with the C locale (``$1,234.56``)."""
 
 _EPOCH_2000_US: Final = 946_684_800_000_000
 _XLOG_HEADER = struct.Struct(">QQq")

@@ -36,6 +36,7 @@ The parsers read the text format of sessions with :data:`TEXT_FORMAT_SETTINGS`; 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import math
 import struct
@@ -348,10 +349,17 @@ def _parse_date(text: str, bc: bool) -> int:
 
 
 _FRACTION_SCALE: Final = (1_000_000, 100_000, 10_000, 1_000, 100, 10, 1)
+_EPOCH: Final = datetime.datetime(1970, 1, 1)
+_ONE_US: Final = datetime.timedelta(microseconds=1)
+_datetime_fromisoformat: Final = datetime.datetime.fromisoformat
+_time_fromisoformat: Final = datetime.time.fromisoformat
 
 
 def _time_us(text: str) -> int:
-    """``HH:MM:SS[.ffffff]`` → µs after midnight."""
+    """``HH:MM:SS[.ffffff]`` → µs after midnight (``24:00:00`` included)."""
+    if text[0] != "2" or text[1] != "4":
+        t = _time_fromisoformat(text)  # C parser: several times faster than slicing by hand
+        return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
     us = (int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])) * 1_000_000
     if len(text) > 9:
         us += int(text[9:]) * _FRACTION_SCALE[len(text) - 9]
@@ -384,7 +392,7 @@ def _time(typmod: int) -> Converter:
 
 def _timestamp_us(value: str) -> int:
     if value[10:11] == " " and not value.endswith(" BC"):  # the common case: a four-digit AD year
-        return _parse_date(value[:10], False) * _US_PER_DAY + _time_us(value[11:])
+        return (_datetime_fromisoformat(value) - _EPOCH) // _ONE_US
     bc = value.endswith(" BC")
     if bc:
         value = value[:-3]

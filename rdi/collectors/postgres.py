@@ -284,7 +284,7 @@ class PostgresCollector:
             table=table,
             names=[c.name for c in cols],
             converters=[converter_for(c, self.types) for c in cols],
-            placeholders=[placeholder_for(c) for c in cols],
+            placeholders=[placeholder_for(c, self.types, self.settings.placeholder) for c in cols],
             key=list(table.primary_key),
             streams=self._streams(table),
             source=self._source_template(table),
@@ -316,7 +316,8 @@ class PostgresCollector:
         rel.names = names  # tuple positions follow the message; unselected columns are dropped in _row
         by_name = {c.name: c for c in table.columns}
         rel.converters = [converter_for(by_name[n], self.types) if n in wanted else _skip for n in names]
-        rel.placeholders = [placeholder_for(by_name[n]) if n in wanted else None for n in names]
+        ph = self.settings.placeholder
+        rel.placeholders = [placeholder_for(by_name[n], self.types, ph) if n in wanted else None for n in names]
         self.relations[msg.relid] = rel
 
     def _refresh_tables(self, conn: psycopg.Connection[Any], replication: ReplicationConnection) -> None:
