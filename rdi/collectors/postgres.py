@@ -89,8 +89,12 @@ class PostgresCollector:
         self.rdi = rdi
         self.stop = stop or threading.Event()
         self.writer = StagingWriter(
-            rdi, memory_limit_mb=settings.memory_limit_mb, memory_threshold_pct=settings.memory_threshold_pct
+            rdi,
+            memory_limit_mb=settings.memory_limit_mb,
+            memory_threshold_pct=settings.memory_threshold_pct,
+            sleep=self._pause,
         )
+        self._streaming: ReplicationConnection | None = None
         self.dsn = settings.dsn()  # the text formats converters parse are applied by each session opener
         self.offset_field = keys.offset_field(settings.server_name)
         self.snapshot_key = keys.collector_snapshot(settings.source)
@@ -99,9 +103,25 @@ class PostgresCollector:
         self.relations: dict[int, _Relation | None] = {}
         self.last_commit_lsn: int | None = None
 
+    def _pause(self, seconds: float) -> None:
+        """The staging writer's backoff (RDI DB full or unreachable): keep the walsender from timing us out."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stop.is_set():
+                raise _Stopped  # nothing of the pending write is staged or confirmed: safe to leave
+            if self._streaming is not None:
+                self._streaming.send_status()
+            time.sleep(min(left, 1.0))
+
     # ---- entry point ------------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._run()
+        except _Stopped:
+            log.info("stopped while waiting for the RDI database")
+
+    def _run(self) -> None:
         s = self.settings
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             self._load_catalog(conn)
@@ -360,6 +380,7 @@ class PostgresCollector:
     def _stream(self, replication: ReplicationConnection, start_lsn: int, stored: str | None) -> None:
         s = self.settings
         replication.start(s.slot, start_lsn, s.publication)
+        self._streaming = replication
         log.info(
             "streaming from slot `%s` at %s",
             s.slot,
@@ -482,6 +503,10 @@ class PostgresCollector:
         key_json = encode_key(key) if op != "t" else NULL_KEY
         value = encode_value(before=before, after=after, source=source, op=op, ts_ms=now)
         txn.pending.append(Entry(rel.stream_for(key_json), key_json, value))
+
+
+class _Stopped(Exception):
+    """Raised inside a backoff pause once the collector is asked to stop."""
 
 
 def _skip(text: str) -> Any:  # a column the config does not select

@@ -224,3 +224,16 @@ def test_parallel_snapshot_and_heartbeat_query(running: Callable[..., Running]) 
     r = running("rdi_par", setup, **options)
     wait_for(lambda: len(r.events("beats")) >= 3, 30, "three heartbeats, staged like any change")
     assert (len(r.events("x")), len(r.events("y"))) == (3000, 3000)
+
+
+def test_a_full_rdi_database_pauses_the_capture_and_nothing_is_lost(running: Callable[..., Running]) -> None:
+    r = running("rdi_full", "CREATE TABLE {s}.t (id int PRIMARY KEY);")
+    used = int(r.rdi.info("memory")["used_memory"])
+    r.rdi.config_set("maxmemory", int(used / 0.9))  # 90 % used: above the 85 % threshold
+    try:
+        r.sql("INSERT INTO {s}.t VALUES (1)")
+        time.sleep(1.5)
+        staged_while_full = len(r.events("t"))
+    finally:
+        r.rdi.config_set("maxmemory", 0)
+    assert (staged_while_full, ops(r.wait_events("t", 1))) == (0, [("c", {"id": 1}, None, {"id": 1})])
