@@ -66,6 +66,7 @@ class _Relation:
     key: list[str]
     streams: list[str]
     source: dict[str, Any]
+    plain: bool = True  # every column selected (no `_skip` converter)
 
     def stream_for(self, key_json: bytes) -> str:
         n = len(self.streams)
@@ -336,6 +337,7 @@ class PostgresCollector:
         rel.names = names  # tuple positions follow the message; unselected columns are dropped in _row
         by_name = {c.name: c for c in table.columns}
         rel.converters = [converter_for(by_name[n], self.types) if n in wanted else _skip for n in names]
+        rel.plain = all(n in wanted for n in names)
         ph = self.settings.placeholder
         rel.placeholders = [placeholder_for(by_name[n], self.types, ph) if n in wanted else None for n in names]
         self.relations[msg.relid] = rel
@@ -471,6 +473,8 @@ class PostgresCollector:
             self._emit(txn, rel, "d", before, None, self._key(rel, before) if before else None, lsn, stored)
 
     def _row(self, rel: _Relation, values: Sequence[Any], old: dict[str, Any] | None) -> dict[str, Any]:
+        if rel.plain and pgo.UNCHANGED_TOAST not in values:  # the common case, as one comprehension
+            return {n: None if v is None else c(v) for n, c, v in zip(rel.names, rel.converters, values, strict=True)}
         row: dict[str, Any] = {}
         for name, conv, ph, value in zip(rel.names, rel.converters, rel.placeholders, values, strict=True):
             if conv is _skip:
