@@ -33,6 +33,7 @@ import redis
 
 from rdi import keys
 from rdi.collectors import pgoutput as pgo
+from rdi.collectors._pipelined import PipelinedStager
 from rdi.collectors.envelope import NULL_KEY, encode_key, encode_value, pg_sequence, pg_source
 from rdi.collectors.pg_catalog import TableInfo, load_table, load_tables, load_types
 from rdi.collectors.pg_replication import ReplicationConnection, ensure_publication, slot_state
@@ -80,6 +81,7 @@ class _Txn:
     commit_ts_us: int
     index: int = 0
     pending: list[Entry] = field(default_factory=list)
+    staged: bool = False  # the commit's tag is queued with its last chunk
 
 
 class PostgresCollector:
@@ -95,7 +97,6 @@ class PostgresCollector:
             memory_threshold_pct=settings.memory_threshold_pct,
             sleep=self._pause,
         )
-        self._streaming: ReplicationConnection | None = None
         self.dsn = settings.dsn()  # the text formats converters parse are applied by each session opener
         self.offset_field = keys.offset_field(settings.server_name)
         self.snapshot_key = keys.collector_snapshot(settings.source)
@@ -105,13 +106,12 @@ class PostgresCollector:
         self.last_commit_lsn: int | None = None
 
     def _pause(self, seconds: float) -> None:
-        """The staging writer's backoff (RDI DB full or unreachable): keep the walsender from timing us out."""
+        """The staging writer's backoff (RDI DB full or unreachable), on the stager's thread; the streaming
+        thread keeps the walsender alive meanwhile (``PipelinedStager`` keepalive)."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             if self.stop.is_set():
                 raise _Stopped  # nothing of the pending write is staged or confirmed: safe to leave
-            if self._streaming is not None:
-                self._streaming.send_status()
             time.sleep(min(left, 1.0))
 
     # ---- entry point ------------------------------------------------------------------------------
@@ -253,11 +253,8 @@ class PostgresCollector:
         progress: dict[str, Any],
         keepalive: Callable[[], None] | None = None,
     ) -> None:
-        s = self.settings
         name = f"{table.schema}.{table.name}"
         rel = self._relation_for(table, [c.name for c in table.columns])
-        columns = rel.names
-        key_columns = rel.key
         after: tuple[str, ...] | None = tuple(progress["last_key"]) if progress.get("last_key") else None
         chunk_no = int(progress.get("chunk", 0))
         rows_done = int(progress.get("rows", 0))
@@ -265,6 +262,29 @@ class PostgresCollector:
         selection = self._spec(table)
         spec = selection.spec.snapshot_sql if selection and selection.spec else None
         log.info("snapshot %s: ~%d rows%s", name, estimate, f", resuming after {rows_done}" if rows_done else "")
+        stager = PipelinedStager(self.writer, keepalive=keepalive)
+        try:
+            self._snapshot_chunks(session, table, rel, stager, lsn, after, chunk_no, rows_done, estimate, spec)
+            stager.flush()
+        finally:
+            stager.close()
+
+    def _snapshot_chunks(
+        self,
+        session: psycopg.Connection[Any],
+        table: TableInfo,
+        rel: _Relation,
+        stager: PipelinedStager,
+        lsn: int,
+        after: tuple[str, ...] | None,
+        chunk_no: int,
+        rows_done: int,
+        estimate: int,
+        spec: str | None,
+    ) -> None:
+        s = self.settings
+        name = f"{table.schema}.{table.name}"
+        columns, key_columns = rel.names, rel.key
         while not self.stop.is_set():
             rows, last = read_chunk(
                 session, schema=table.schema, table=table.name, columns=columns, key_columns=key_columns,
@@ -277,11 +297,9 @@ class PostgresCollector:
             rows_done += len(rows)
             progress = {"chunk": chunk_no, "rows": rows_done, "last_key": list(last) if last else None, "done": final}
             checkpoint = Checkpoint(self.snapshot_key, name, f"{chunk_no:010d}", orjson.dumps(progress))
-            self.writer.write(entries, checkpoint)
+            stager.put(entries, checkpoint)
             self.writer.set_status(s.source, {f"snapshot:{name}": f"{rows_done}/{max(estimate, rows_done)}"})
             log.info("snapshot %s: %d/%d rows", name, rows_done, max(estimate, rows_done))
-            if keepalive is not None:
-                keepalive()
             if final:
                 return
             after = last
@@ -382,7 +400,20 @@ class PostgresCollector:
     def _stream(self, replication: ReplicationConnection, start_lsn: int, stored: str | None) -> None:
         s = self.settings
         replication.start(s.slot, start_lsn, s.publication)
-        self._streaming = replication
+        stager = PipelinedStager(self.writer, keepalive=replication.send_status)
+        try:
+            self._stream_changes(replication, stager, start_lsn, stored)
+            stager.flush()
+            if stager.done is not None:
+                replication.confirm(stager.done)
+        finally:
+            stager.close()
+
+    def _stream_changes(
+        self, replication: ReplicationConnection, stager: PipelinedStager, start_lsn: int, stored: str | None
+    ) -> None:
+        s = self.settings
+        self._stager = stager
         log.info(
             "streaming from slot `%s` at %s",
             s.slot,
@@ -390,7 +421,7 @@ class PostgresCollector:
         )
         txn: _Txn | None = None
         next_heartbeat = time.monotonic() + s.heartbeat_interval_ms / 1000 if s.heartbeat_interval_ms else None
-        committed: int | None = None
+        confirmed = 0
         next_refresh = time.monotonic() + TABLE_REFRESH_S
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop.is_set():
@@ -401,7 +432,8 @@ class PostgresCollector:
                     elif isinstance(msg, pgo.Commit):
                         if txn is not None:
                             self._flush(txn, final=True, end_lsn=msg.end_lsn)
-                        committed = msg.end_lsn
+                        if txn is None or not txn.staged:
+                            stager.put([], None, tag=msg.end_lsn)  # nothing to stage: confirm in order
                         self.last_commit_lsn = msg.commit_lsn
                         txn = None
                     elif isinstance(msg, pgo.Relation):
@@ -412,14 +444,14 @@ class PostgresCollector:
                         self._on_change(txn, msg, frame.data_start, stored)
                         if len(txn.pending) >= TXN_CHUNK:
                             self._flush(txn, final=False, end_lsn=None)
-                # Staged up to here: PostgreSQL may forget it. Between transactions keepalive positions are
+                # What is staged PostgreSQL may forget. With nothing open or queued, keepalive positions are
                 # confirmed too, so an idle slot does not pin WAL.
-                if txn is None:
-                    replication.confirm(committed if committed is not None else replication.flush_lsn, caught_up=True)
-                    committed = None
-                elif committed is not None:
-                    replication.confirm(committed)
-                    committed = None
+                done = stager.done
+                if txn is None and stager.idle():
+                    replication.confirm(max(done or 0, replication.flush_lsn), caught_up=True)
+                elif done is not None and done > confirmed:
+                    replication.confirm(done)
+                confirmed = max(confirmed, done or 0)
                 if txn is None and time.monotonic() >= next_refresh:
                     next_refresh = time.monotonic() + TABLE_REFRESH_S
                     self._refresh_tables(conn, replication)
@@ -440,7 +472,8 @@ class PostgresCollector:
         if final and end_lsn is not None:
             offset.update(lsn_commit=end_lsn, lsn=end_lsn, messageType="COMMIT")
         checkpoint = Checkpoint(keys.DEBEZIUM_OFFSETS, self.offset_field, position, orjson.dumps(offset))
-        self.writer.write(txn.pending, checkpoint)
+        self._stager.put(txn.pending, checkpoint, tag=end_lsn if final else None)
+        txn.staged = final
         txn.pending = []
 
     def _on_change(self, txn: _Txn, msg: Any, lsn: int, stored: str | None) -> None:

@@ -228,6 +228,8 @@ def test_parallel_snapshot_and_heartbeat_query(running: Callable[..., Running]) 
 
 def test_a_full_rdi_database_pauses_the_capture_and_nothing_is_lost(running: Callable[..., Running]) -> None:
     r = running("rdi_full", "CREATE TABLE {s}.t (id int PRIMARY KEY);")
+    r.rdi.set("ballast", b"x" * 20_000_000)  # so that small swings of used memory do not cross the threshold
+    time.sleep(1)  # Redis frees the SET's 20 MB query buffer lazily: measure after that
     used = int(r.rdi.info("memory")["used_memory"])
     r.rdi.config_set("maxmemory", int(used / 0.9))  # 90 % used: above the 85 % threshold
     try:
