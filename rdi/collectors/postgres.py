@@ -36,7 +36,7 @@ from rdi.collectors import pgoutput as pgo
 from rdi.collectors._pipelined import PipelinedStager
 from rdi.collectors.envelope import NULL_KEY, encode_key, encode_value, pg_sequence, pg_source
 from rdi.collectors.pg_catalog import TableInfo, load_table, load_tables, load_types
-from rdi.collectors.pg_replication import ReplicationConnection, ensure_publication, slot_state
+from rdi.collectors.pg_replication import ReplicationConnection, drop_slot, ensure_publication, slot_state
 from rdi.collectors.pg_snapshot import estimate_rows, open_snapshot_session, read_chunk
 from rdi.collectors.pg_types import PgColumn, TypeInfo, converter_for, placeholder_for
 from rdi.collectors.settings import PgCollectorSettings, TableSelection
@@ -128,6 +128,11 @@ class PostgresCollector:
             self._load_catalog(conn)
             ensure_publication(conn, s.publication, s.publication_mode, sorted(self.tables))
             slot = slot_state(conn, s.slot)
+            if slot is not None and slot.wal_status == "lost":
+                # max_slot_wal_keep_size was exceeded: the WAL this slot needed is gone, and so are changes.
+                log.warning("slot `%s` was invalidated (WAL removed): dropping it and taking a new snapshot", s.slot)
+                drop_slot(conn, s.slot, terminate_active=True)
+                slot = None
             stored, _ = self.writer.load(keys.DEBEZIUM_OFFSETS, self.offset_field)
             state = self._snapshot_state()
             replication = ReplicationConnection(self.dsn)

@@ -43,11 +43,12 @@ class Running:
         self.sql(f"CREATE SCHEMA {name}; " + setup.format(s=name))
         write_pipeline(tmp, pg_dsn, name=name, schema=name, options=options, tables=tables)
         pipeline = load_pipeline(tmp, env={"SOURCE_DB_PASSWORD": "postgres"})
-        settings = PgCollectorSettings.from_source("pg", pipeline.config.sources["pg"])
+        self.settings = PgCollectorSettings.from_source("pg", pipeline.config.sources["pg"])
         self.rdi = redis.Redis.from_url(redis_url)
         self.rdi.flushdb()
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=PostgresCollector(settings, self.rdi, stop=self.stop).run, daemon=True)
+        collector = PostgresCollector(self.settings, self.rdi, stop=self.stop)
+        self.thread = threading.Thread(target=collector.run, daemon=True)
 
     def sql(self, text: str) -> None:
         with psycopg.connect(self.pg_dsn, autocommit=True) as conn:
@@ -239,3 +240,41 @@ def test_a_full_rdi_database_pauses_the_capture_and_nothing_is_lost(running: Cal
     finally:
         r.rdi.config_set("maxmemory", 0)
     assert (staged_while_full, ops(r.wait_events("t", 1))) == (0, [("c", {"id": 1}, None, {"id": 1})])
+
+
+def test_an_invalidated_slot_is_replaced_by_a_new_snapshot(tmp_path: Path, pg_dsn: str, redis_url: str) -> None:
+    name = "rdi_lost"
+
+    def admin(text: str) -> None:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(text)  # type: ignore[arg-type]
+
+    first = Running(tmp_path, pg_dsn, redis_url, name, "CREATE TABLE {s}.t (id int PRIMARY KEY, pad text);"
+                    "INSERT INTO {s}.t VALUES (1, 'a');")  # fmt: skip
+    first.__enter__()
+    first.stop.set()
+    first.thread.join(timeout=30)
+    try:
+        admin("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+        admin("SELECT pg_reload_conf()")
+        for i in range(2, 40):  # > 1 MB of WAL while the collector is away, then let PostgreSQL drop it
+            first.sql(f"INSERT INTO {{s}}.t SELECT {i * 1000} + g, repeat('x', 2000) FROM generate_series(1, 300) g")
+            admin("SELECT pg_switch_wal()")
+        admin("CHECKPOINT")
+        with psycopg.connect(pg_dsn) as conn:
+            row = conn.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", [name]).fetchone()
+        lost = row[0] if row else None
+    finally:
+        admin("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        admin("SELECT pg_reload_conf()")
+    first.stop.clear()
+    first.thread = threading.Thread(
+        target=PostgresCollector(first.settings, first.rdi, stop=first.stop).run, daemon=True
+    )
+    try:
+        first.thread.start()
+        wait_for(lambda: len(first.events("t")) >= 1 + 1 + 38 * 300, 60, "the new snapshot")
+        ids = [e["key"]["id"] for e in first.events("t") if e["value"]["op"] == "r"]
+        assert (lost, len(ids), len(set(ids))) == ("lost", 1 + 1 + 38 * 300, 1 + 38 * 300)
+    finally:
+        first.__exit__()
