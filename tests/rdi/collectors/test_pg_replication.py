@@ -9,11 +9,8 @@ from __future__ import annotations
 import re
 import struct
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
-import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -30,49 +27,9 @@ from rdi.collectors.pg_replication import (
 from rdi.collectors.pg_snapshot import open_snapshot_session, read_chunk
 from rdi.errors import ConfigError, FatalError, RetryableError
 
+from ._scratch import Scratch  # the `scratch` fixture is in conftest.py
+
 pytestmark = pytest.mark.postgres
-
-
-@dataclass(frozen=True)
-class Scratch:
-    """One test's names: ``schema`` (created), ``slot`` and ``publication`` (not created)."""
-
-    dsn: str
-    conn: psycopg.Connection[tuple[object, ...]]
-    id: str
-
-    @property
-    def schema(self) -> str:
-        return f"t_{self.id}"
-
-    @property
-    def slot(self) -> str:
-        return f"slot_{self.id}"
-
-    @property
-    def publication(self) -> str:
-        return f"pub_{self.id}"
-
-    def run(self, statement: str) -> None:
-        """Runs ``statement`` with ``{s}`` standing for the schema (quoted)."""
-        self.conn.execute(sql.SQL(statement).format(s=sql.Identifier(self.schema)))
-
-
-@pytest.fixture
-def scratch(pg_dsn: str) -> Iterator[Scratch]:
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        box = Scratch(pg_dsn, conn, uuid.uuid4().hex[:10])
-        box.run("CREATE SCHEMA {s}")
-        try:
-            yield box
-        finally:
-            for (name,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s",
-                                        (f"%{box.id}%",)).fetchall():  # fmt: skip
-                drop_slot(conn, str(name), terminate_active=True)
-            for (name,) in conn.execute("SELECT pubname FROM pg_publication WHERE pubname LIKE %s",
-                                        (f"%{box.id}%",)).fetchall():  # fmt: skip
-                conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(str(name))))
-            box.run("DROP SCHEMA {s} CASCADE")
 
 
 def _items_table(box: Scratch) -> None:

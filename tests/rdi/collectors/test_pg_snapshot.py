@@ -7,9 +7,6 @@ declared ``COLLATE "C"`` so the expected order is the byte order written here.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -26,38 +23,9 @@ from rdi.collectors.pg_snapshot import (
 )
 from rdi.errors import ConfigError, FatalError
 
+from ._scratch import Scratch  # the `scratch` fixture is in conftest.py
+
 pytestmark = pytest.mark.postgres
-
-
-@dataclass(frozen=True)
-class Scratch:
-    dsn: str
-    conn: psycopg.Connection[tuple[object, ...]]
-    id: str
-
-    @property
-    def schema(self) -> str:
-        return f"t_{self.id}"
-
-    @property
-    def slot(self) -> str:
-        return f"slot_{self.id}"
-
-    def run(self, statement: str) -> None:
-        """Runs ``statement`` with ``{s}`` standing for the schema (quoted)."""
-        self.conn.execute(sql.SQL(statement).format(s=sql.Identifier(self.schema)))
-
-
-@pytest.fixture
-def scratch(pg_dsn: str) -> Iterator[Scratch]:
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        box = Scratch(pg_dsn, conn, uuid.uuid4().hex[:10])
-        box.run("CREATE SCHEMA {s}")
-        try:
-            yield box
-        finally:
-            drop_slot(conn, box.slot, terminate_active=True)
-            box.run("DROP SCHEMA {s} CASCADE")
 
 
 KEYED = [

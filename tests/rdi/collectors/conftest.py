@@ -1,0 +1,31 @@
+"""Fixtures of the collector tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from rdi.collectors.pg_replication import drop_slot
+
+from ._scratch import Scratch
+
+
+@pytest.fixture
+def scratch(pg_dsn: str) -> Iterator[Scratch]:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        box = Scratch(pg_dsn, conn, uuid.uuid4().hex[:10])
+        box.run("CREATE SCHEMA {s}")
+        try:
+            yield box
+        finally:
+            for (name,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s",
+                                        (f"%{box.id}%",)).fetchall():  # fmt: skip
+                drop_slot(conn, str(name), terminate_active=True)
+            for (name,) in conn.execute("SELECT pubname FROM pg_publication WHERE pubname LIKE %s",
+                                        (f"%{box.id}%",)).fetchall():  # fmt: skip
+                conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(str(name))))
+            box.run("DROP SCHEMA {s} CASCADE")
