@@ -60,14 +60,9 @@ def decode_event(
     """
     if value in _NULL_TEXTS:
         return None
-    envelope = _parse(value, "value")
-    schema: Any = None
-    if type(envelope) is dict and _is_wrapped(envelope):
-        schema, envelope = envelope["schema"], envelope["payload"]
+    schema, envelope = _unwrap(value, "value")
     if envelope is None:
         return None
-    if type(envelope) is not dict:
-        raise BadRecordError(f"event value is not a JSON object; got {_kind(envelope)}")
 
     raw_op = envelope.get("op")
     if raw_op is None:
@@ -167,18 +162,24 @@ def _row_types(schema: Any, types: Mapping[str, ColumnType] | None) -> Mapping[s
 def _decode_key(key: bytes | str | None, types: Mapping[str, ColumnType] | None) -> Row | None:
     if key is None or key in _NULL_TEXTS:
         return None
-    parsed = _parse(key, "key")
-    schema: Any = None
-    if type(parsed) is dict and _is_wrapped(parsed):
-        schema, parsed = parsed["schema"], parsed["payload"]
+    schema, parsed = _unwrap(key, "key")
     if parsed is None:
         return None
-    if type(parsed) is not dict:
-        raise BadRecordError(f"event key is not a JSON object; got {_kind(parsed)}")
     key_types: Mapping[str, ColumnType] = types or {}
     if type(schema) is dict:
         key_types = {**key_types, **{c: t for c, t in column_types(schema).items() if _needs_conversion(t)}}
     return _normalise_in_place(parsed, key_types, None) if key_types else parsed
+
+
+def _unwrap(text: bytes | str, what: str) -> tuple[Any, dict[str, Any] | None]:
+    """``(schema, payload)`` of a key or value: schemas-enabled JSON is unwrapped; a JSON null is ``None``."""
+    parsed = _parse(text, what)
+    schema: Any = None
+    if type(parsed) is dict and _is_wrapped(parsed):
+        schema, parsed = parsed["schema"], parsed["payload"]
+    if parsed is not None and type(parsed) is not dict:
+        raise BadRecordError(f"event {what} is not a JSON object; got {_kind(parsed)}")
+    return schema, parsed
 
 
 def _kind(value: Any) -> str:
