@@ -244,9 +244,9 @@ class PostgresCollector:
         if errors:
             raise errors[0]
 
-    def _spec(self, table: TableInfo) -> TableSelection | None:
+    def _spec(self, schema: str, name: str) -> TableSelection | None:
         for t in self.settings.tables or ():
-            if t.table == table.name and t.schema in (None, table.schema):
+            if t.table == name and t.schema in (None, schema):
                 return t
         return None
 
@@ -264,7 +264,7 @@ class PostgresCollector:
         chunk_no = int(progress.get("chunk", 0))
         rows_done = int(progress.get("rows", 0))
         estimate = estimate_rows(session, table.schema, table.name)
-        selection = self._spec(table)
+        selection = self._spec(table.schema, table.name)
         spec = selection.spec.snapshot_sql if selection and selection.spec else None
         log.info("snapshot %s: ~%d rows%s", name, estimate, f", resuming after {rows_done}" if rows_done else "")
         stager = PipelinedStager(self.writer, keepalive=keepalive)
@@ -322,16 +322,18 @@ class PostgresCollector:
     # ---- relations --------------------------------------------------------------------------------
 
     def _relation_for(self, table: TableInfo, names: list[str]) -> _Relation:
-        by_name = {c.name: c for c in table.columns}
-        cols: list[PgColumn] = [by_name[n] for n in names if n in by_name]
+        """Converters for values in the order of ``names``; a name the table does not capture is skipped."""
+        by_name: dict[str, PgColumn] = {c.name: c for c in table.columns}
+        ph = self.settings.placeholder
         return _Relation(
             table=table,
-            names=[c.name for c in cols],
-            converters=[converter_for(c, self.types) for c in cols],
-            placeholders=[placeholder_for(c, self.types, self.settings.placeholder) for c in cols],
+            names=names,
+            converters=[converter_for(by_name[n], self.types) if n in by_name else _skip for n in names],
+            placeholders=[placeholder_for(by_name[n], self.types, ph) if n in by_name else None for n in names],
             key=list(table.primary_key),
             streams=self._streams(table),
             source=self._source_template(table),
+            plain=all(n in by_name for n in names),
         )
 
     def _on_relation(self, conn: psycopg.Connection[Any], msg: pgo.Relation) -> None:
@@ -342,10 +344,8 @@ class PostgresCollector:
             or table.relid != msg.relid
             or {c.name for c in table.columns} != {c.name for c in msg.columns}
         ):
-            fresh = load_table(conn, msg.relid)
-            if fresh is not None and self._selected(fresh):
-                selection = self._spec(fresh)
-                fresh = load_table(conn, msg.relid, selection.spec if selection else None)
+            selection = self._spec(msg.namespace, msg.name)
+            fresh = load_table(conn, msg.relid, selection.spec if selection else None)
             if fresh is None or not self._selected(fresh):
                 self.relations[msg.relid] = None
                 return
@@ -354,16 +354,8 @@ class PostgresCollector:
                 self.types.update(load_types(conn, missing))
             self.tables[key] = table = fresh
             log.info("table %s.%s: columns %s", msg.namespace, msg.name, ", ".join(c.name for c in fresh.columns))
-        wanted = {c.name for c in table.columns}
-        names = [c.name for c in msg.columns]
-        rel = self._relation_for(table, [n for n in names if n in wanted])
-        rel.names = names  # tuple positions follow the message; unselected columns are dropped in _row
-        by_name = {c.name: c for c in table.columns}
-        rel.converters = [converter_for(by_name[n], self.types) if n in wanted else _skip for n in names]
-        rel.plain = all(n in wanted for n in names)
-        ph = self.settings.placeholder
-        rel.placeholders = [placeholder_for(by_name[n], self.types, ph) if n in wanted else None for n in names]
-        self.relations[msg.relid] = rel
+        # Tuple positions follow the message; columns the config does not select are dropped in _row.
+        self.relations[msg.relid] = self._relation_for(table, [c.name for c in msg.columns])
 
     def _refresh_tables(self, conn: psycopg.Connection[Any], replication: ReplicationConnection) -> None:
         """`filtered` publications list tables by name: add tables created since in the captured schemas.
@@ -397,7 +389,7 @@ class PostgresCollector:
     def _selected(self, table: TableInfo) -> bool:
         s = self.settings
         if s.tables:
-            return any(t.table == table.name and (t.schema in (None, table.schema)) for t in s.tables)
+            return self._spec(table.schema, table.name) is not None
         return s.schemas is None or table.schema in s.schemas
 
     # ---- streaming --------------------------------------------------------------------------------
