@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -84,3 +85,13 @@ def replay(events: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
         elif v["op"] in ("r", "c", "u"):
             state[v["after"]["id"]] = v["after"]
     return state
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Polls ``condition`` until it gives something truthy, which is returned; fails after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+    return result

@@ -17,19 +17,10 @@ from rdi.collectors.postgres import PostgresCollector
 from rdi.collectors.settings import PgCollectorSettings
 from rdi.config import load_pipeline
 
-from ._pg_pipeline import drop_slot_and_publication, staged, write_pipeline
+from ._pg_pipeline import drop_slot_and_publication, staged, wait_for, write_pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 PLACEHOLDER = "__debezium_unavailable_value"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-    return result
 
 
 class Running:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,7 +20,7 @@ from rdi.collectors.postgres import PostgresCollector
 from rdi.collectors.settings import PgCollectorSettings
 from rdi.config import load_pipeline
 
-from ._pg_pipeline import drop_slot_and_publication, replay, staged, write_pipeline
+from ._pg_pipeline import drop_slot_and_publication, replay, staged, wait_for, write_pipeline
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -30,14 +30,6 @@ CREATE TABLE {s}.orders (id int PRIMARY KEY, v bigint NOT NULL, note text);
 INSERT INTO {s}.orders SELECT i, 0, repeat('x', 50) FROM generate_series(1, {n}) AS i;
 ANALYZE {s}.orders;
 """
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
