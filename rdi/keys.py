@@ -27,7 +27,9 @@ __all__ = [
     "offset_key",
     "pipeline_config",
     "pipeline_status",
+    "processor_consumer",
     "staging_stream",
+    "stream_schema",
 ]
 
 STREAM_PATTERN = "data:*"
@@ -75,6 +77,18 @@ def collector_status(source: str) -> str:
 def consumer_group(pipeline: str = "default") -> str:
     """Consumer group the processor of ``pipeline`` reads staging streams with."""
     return f"rdi:processor:{pipeline}"
+
+
+def processor_consumer(stream: str) -> str:
+    """The consumer (of the pipeline's group) that reads ``stream``: one per stream, stable across restarts
+    and rescaling, so a restarted processor finds its pending entries wherever the stream is now read."""
+    return f"rdi:consumer:{stream}"
+
+
+def stream_schema(stream: str) -> str:
+    """Hash of column name → Debezium column type (JSON) of the table ``stream`` carries, written by our
+    collectors (events have schemas disabled, so the processor needs this to apply the RDI type table)."""
+    return f"rdi:schema:{stream}"
 
 
 def pipeline_config(pipeline: str = "default") -> str:
