@@ -1,0 +1,80 @@
+"""A small HTTP server for the processor's metrics: ``GET /metrics`` (Prometheus text) and ``GET /healthz``.
+
+Runs in a daemon thread of the processor's process, next to Bytewax's own API server (which, when
+``BYTEWAX_DATAFLOW_API_ENABLED`` is set, serves only prometheus_client's default registry on its port).
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
+from typing_extensions import override
+
+from rdi.metrics.processor import ProcessorMetrics
+
+__all__ = ["MetricsServer", "serve_metrics"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        path = self.path.partition("?")[0]
+        if path == "/metrics":
+            self._reply(200, self.server.metrics.render(), CONTENT_TYPE_PLAIN_0_0_4)
+        elif path == "/healthz":
+            self._reply(200, b"ok", "text/plain; charset=utf-8")
+        else:
+            self._reply(404, b"not found: try /metrics or /healthz", "text/plain; charset=utf-8")
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    @override
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # scraped every few seconds: no access log
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], metrics: ProcessorMetrics) -> None:
+        self.metrics = metrics
+        super().__init__(address, _Handler)
+
+
+class MetricsServer:
+    """A running metrics endpoint; :meth:`close` stops it and frees the port."""
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="rdi-metrics-http", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the ephemeral one chosen when started with port 0)."""
+        return int(self._server.server_address[1])
+
+    def close(self) -> None:
+        """Stop serving, close the socket and wait for the server thread. Idempotent."""
+        if not self._thread.is_alive():
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def serve_metrics(metrics: ProcessorMetrics, port: int, addr: str = "0.0.0.0") -> MetricsServer:
+    """Serve ``metrics`` on ``addr:port`` (``port=0``: any free port, see :attr:`MetricsServer.port`).
+
+    Raises ``OSError`` if the address cannot be bound (e.g. the port is in use).
+    """
+    return MetricsServer(_Server((addr, port), metrics))
