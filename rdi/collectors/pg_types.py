@@ -25,6 +25,11 @@ Pure. The defaults are ``decimal.handling.mode=string``, ``time.precision.mode=a
   ``macaddr``, ranges, ``ltree``, ``citext``, ``tsvector``, and any type not listed → the text unchanged;
 * domains → as their base type.
 
+:func:`column_type_for` gives the Debezium schema type (Connect type and logical name) of each column, as the
+connector declares it with the same defaults, matching the value its converter emits (``numeric`` and ``money``
+are plain ``string``; a type the connector would drop or give another schema to but that rdi emits as text, such
+as the geometric types other than ``point``, is a plain ``string``).
+
 Infinite dates and timestamps become Debezium's sentinels (:data:`DATE_POSITIVE_INFINITY`,
 :data:`TIMESTAMP_POSITIVE_INFINITY_US`, …); an infinite ``timestamptz`` stays ``"infinity"``/``"-infinity"``.
 
@@ -48,6 +53,8 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from rdi.events.types import ColumnType
+
 __all__ = [
     "BUILTIN_ARRAYS",
     "DATE_NEGATIVE_INFINITY",
@@ -59,6 +66,7 @@ __all__ = [
     "Converter",
     "PgColumn",
     "TypeInfo",
+    "column_type_for",
     "converter_for",
     "placeholder_for",
 ]
@@ -137,6 +145,17 @@ def converter_for(column: _TypedColumn, types: Mapping[int, TypeInfo] | None = N
     return _converter(column.type_oid, column.typmod, types or {}, 0)
 
 
+def column_type_for(column: _TypedColumn, types: Mapping[int, TypeInfo] | None = None) -> ColumnType:
+    """The Debezium schema type of ``column``'s values, as :func:`converter_for` emits them.
+
+    Resolved like :func:`converter_for` (same ``types``; a domain has its base type's schema). Examples:
+    ``date`` → ``int32`` ``io.debezium.time.Date``; ``timestamp(6)`` → ``int64`` ``MicroTimestamp``;
+    ``jsonb`` → ``string`` ``io.debezium.data.Json``; ``numeric`` → plain ``string``; arrays → ``array``.
+    Raises ``ValueError`` for domains/arrays nested absurdly deep, like :func:`converter_for`.
+    """
+    return _column_type(column.type_oid, column.typmod, types or {}, 0)
+
+
 def placeholder_for(
     column: _TypedColumn, types: Mapping[int, TypeInfo] | None = None, placeholder: str = DEFAULT_PLACEHOLDER
 ) -> Any:
@@ -206,6 +225,29 @@ def _converter(oid: int, typmod: int, types: Mapping[int, TypeInfo], depth: int)
     if info.typtype == "b" and info.name == "hstore":
         return _hstore
     return _text
+
+
+def _column_type(oid: int, typmod: int, types: Mapping[int, TypeInfo], depth: int) -> ColumnType:
+    if depth > _MAX_DEPTH:
+        msg = f"type OID {oid} nests domains/arrays deeper than {_MAX_DEPTH} levels"
+        raise ValueError(msg)
+    known = _SCHEMAS.get(oid)
+    if known is not None:
+        return known(typmod)
+    if oid in BUILTIN_ARRAYS:
+        return _ARRAY_TYPE
+    info = types.get(oid)
+    if info is None:
+        return _STRING_TYPE
+    if info.typtype == "d":
+        return _column_type(info.base_oid, typmod if typmod >= 0 else info.base_typmod, types, depth + 1)
+    if info.typtype == "a":
+        return _ARRAY_TYPE
+    if info.typtype == "e":
+        return _ENUM_TYPE
+    if info.typtype == "b":
+        return _EXTENSION_SCHEMAS.get(info.name, _STRING_TYPE)
+    return _STRING_TYPE
 
 
 # --- scalars ----------------------------------------------------------------------------------------------
@@ -652,4 +694,66 @@ _SCALARS: Final[dict[int, Callable[[int], Converter]]] = {
     1560: _bits,
     1562: _bits,
     1700: _fixed(_numeric),
+}
+
+
+# --- schema types (PostgresValueConverter.schemaBuilder with RDI's defaults) ---------------------------------
+
+_STRING_TYPE: Final = ColumnType(type="string")
+_ARRAY_TYPE: Final = ColumnType(type="array")
+_ENUM_TYPE: Final = ColumnType(name="io.debezium.data.Enum", type="string")
+_JSON_TYPE: Final = ColumnType(name="io.debezium.data.Json", type="string")
+_BOOLEAN_TYPE: Final = ColumnType(type="boolean")
+
+
+def _same(ctype: ColumnType) -> Callable[[int], ColumnType]:
+    return lambda typmod: ctype
+
+
+def _precision(short: ColumnType, long: ColumnType) -> Callable[[int], ColumnType]:
+    """``time.precision.mode=adaptive``: precision 0-3 → ms type, else (4-6 or unspecified) → µs type."""
+    return lambda typmod: short if 0 <= typmod <= 3 else long
+
+
+def _bits_type(typmod: int) -> ColumnType:
+    return _BOOLEAN_TYPE if typmod == 1 else ColumnType(name="io.debezium.data.Bits", type="bytes")
+
+
+_SCHEMAS: Final[dict[int, Callable[[int], ColumnType]]] = {
+    16: _same(_BOOLEAN_TYPE),
+    17: _same(ColumnType(type="bytes")),  # binary.handling.mode=bytes
+    20: _same(ColumnType(type="int64")),
+    21: _same(ColumnType(type="int16")),
+    23: _same(ColumnType(type="int32")),
+    26: _same(ColumnType(type="int64")),  # oid
+    114: _same(_JSON_TYPE),
+    142: _same(ColumnType(name="io.debezium.data.Xml", type="string")),
+    600: _same(ColumnType(name="io.debezium.data.geometry.Point", type="struct")),
+    700: _same(ColumnType(type="float32")),
+    701: _same(ColumnType(type="float64")),
+    790: _same(_STRING_TYPE),  # money, decimal.handling.mode=string
+    1082: _same(ColumnType(name="io.debezium.time.Date", type="int32")),
+    1083: _precision(
+        ColumnType(name="io.debezium.time.Time", type="int32"),
+        ColumnType(name="io.debezium.time.MicroTime", type="int64"),
+    ),
+    1114: _precision(
+        ColumnType(name="io.debezium.time.Timestamp", type="int64"),
+        ColumnType(name="io.debezium.time.MicroTimestamp", type="int64"),
+    ),
+    1184: _same(ColumnType(name="io.debezium.time.ZonedTimestamp", type="string")),
+    1186: _same(ColumnType(name="io.debezium.time.MicroDuration", type="int64")),  # interval.handling.mode=numeric
+    1266: _same(ColumnType(name="io.debezium.time.ZonedTime", type="string")),
+    1560: _bits_type,
+    1562: _bits_type,
+    1700: _same(_STRING_TYPE),  # numeric, decimal.handling.mode=string: no Decimal name, never reinterpreted
+    2950: _same(ColumnType(name="io.debezium.data.Uuid", type="string")),
+    3614: _same(ColumnType(name="io.debezium.data.Tsvector", type="string")),
+    3802: _same(_JSON_TYPE),
+}
+"""Built-in types whose schema is not a plain ``string`` (text types, ranges, network types, ... are)."""
+
+_EXTENSION_SCHEMAS: Final[Mapping[str, ColumnType]] = {
+    "hstore": _JSON_TYPE,  # hstore.handling.mode=json
+    "ltree": ColumnType(name="io.debezium.data.Ltree", type="string"),
 }

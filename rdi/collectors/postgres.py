@@ -14,6 +14,11 @@ How a run goes (cdc-notes §3.5, §6.4):
    event **in the same atomic Lua call** (:mod:`rdi.collectors.staging`). Only after a transaction's last chunk
    is staged is its end LSN confirmed to PostgreSQL. After a crash PostgreSQL resends every transaction after the
    confirmed LSN; events at or below the stored position are dropped: nothing is lost, nothing staged twice.
+
+Column types: whenever the collector (re)builds a table's converters — at the start of its snapshot and on every
+pgoutput Relation message (the first change of a table in a session, and the first after DDL) — it publishes the
+Debezium type of each captured column to the schema hash of each of the table's streams
+(:mod:`rdi.stream_schema`), before it queues any event built with those converters.
 """
 
 from __future__ import annotations
@@ -38,9 +43,11 @@ from rdi.collectors.envelope import NULL_KEY, encode_key, encode_value, pg_seque
 from rdi.collectors.pg_catalog import TableInfo, load_table, load_tables, load_types
 from rdi.collectors.pg_replication import ReplicationConnection, drop_slot, ensure_publication, slot_state
 from rdi.collectors.pg_snapshot import estimate_rows, open_snapshot_session, read_chunk
-from rdi.collectors.pg_types import PgColumn, TypeInfo, converter_for, placeholder_for
+from rdi.collectors.pg_types import PgColumn, TypeInfo, column_type_for, converter_for, placeholder_for
 from rdi.collectors.settings import PgCollectorSettings, TableSelection
 from rdi.collectors.staging import Checkpoint, Entry, StagingWriter
+from rdi.events.types import ColumnType
+from rdi.stream_schema import publish_types
 
 __all__ = ["PostgresCollector"]
 
@@ -322,10 +329,13 @@ class PostgresCollector:
     # ---- relations --------------------------------------------------------------------------------
 
     def _relation_for(self, table: TableInfo, names: list[str]) -> _Relation:
-        """Converters for values in the order of ``names``; a name the table does not capture is skipped."""
+        """Converters for values in the order of ``names``; a name the table does not capture is skipped.
+
+        Publishes the columns' types to the table's schema hashes before returning (so before any event built
+        with the relation is staged)."""
         by_name: dict[str, PgColumn] = {c.name: c for c in table.columns}
         ph = self.settings.placeholder
-        return _Relation(
+        rel = _Relation(
             table=table,
             names=names,
             converters=[converter_for(by_name[n], self.types) if n in by_name else _skip for n in names],
@@ -335,14 +345,27 @@ class PostgresCollector:
             source=self._source_template(table),
             plain=all(n in by_name for n in names),
         )
+        self._publish_types(rel.streams, {n: column_type_for(by_name[n], self.types) for n in names if n in by_name})
+        return rel
+
+    def _publish_types(self, streams: list[str], types: dict[str, ColumnType]) -> None:
+        def publish() -> None:
+            pipe = self.rdi.pipeline(transaction=False)  # each stream's script is atomic on its own
+            for stream in streams:
+                publish_types(pipe, stream, types)
+            pipe.execute()
+
+        self.writer.retry(publish)
 
     def _on_relation(self, conn: psycopg.Connection[Any], msg: pgo.Relation) -> None:
         key = (msg.namespace, msg.name)
         table = self.tables.get(key)
+        sent = {c.name: (c.type_oid, c.typmod) for c in msg.columns}
         if (
             table is None
             or table.relid != msg.relid
-            or {c.name for c in table.columns} != {c.name for c in msg.columns}
+            or {c.name for c in table.columns} != sent.keys()
+            or any(sent.get(c.name) != (c.type_oid, c.typmod) for c in table.columns)  # ALTER COLUMN ... TYPE
         ):
             selection = self._spec(msg.namespace, msg.name)
             fresh = load_table(conn, msg.relid, selection.spec if selection else None)

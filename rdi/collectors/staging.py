@@ -218,6 +218,12 @@ class StagingWriter:
         self._written += size
         return applied
 
+    def retry(self, action: Callable[[], _T]) -> _T:
+        """Run ``action`` (one idempotent Redis call or pipeline) with the write's retry policy and return its
+        result: connection failures and timeouts retried ``max_attempts`` times, then ``RetryableError``; OOM
+        retried with backoff, forever (``sleep`` may raise to give up). No memory check, no position."""
+        return self._retrying(action)
+
     def set_status(self, source: str, fields: Mapping[str, str | int]) -> bool:
         """Best effort: ``HSET rdi:collector:<source>:status`` with ``fields`` and ``updated_at`` (epoch ms).
 

@@ -80,6 +80,40 @@ class ColumnType:
             scale=int(scale) if isinstance(scale, (str, int)) and _INTEGER.fullmatch(str(scale)) else None,
         )
 
+    def to_json(self) -> bytes:
+        """``{"type": …, "name": …, "scale": …}`` (all three keys, ``null`` when unset): how collectors
+        publish a column's type in the RDI database (:func:`rdi.keys.stream_schema`)."""
+        return orjson.dumps({"type": self.type, "name": self.name, "scale": self.scale})
+
+    @classmethod
+    def from_json(cls, text: bytes | str) -> ColumnType:
+        """Read what :meth:`to_json` wrote. Missing keys are ``None``; unknown keys are ignored (a newer
+        collector may add some). Raises ``ValueError`` (one line) when ``text`` is not a JSON object or a
+        key holds the wrong kind of value (``type``/``name``: string or null, ``scale``: integer or null).
+        """
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            msg = f"a column type must be JSON, got {_shown(text)} instead"
+            raise ValueError(msg) from None
+        if type(parsed) is not dict:
+            msg = f"a column type must be a JSON object, got {_shown(text)} instead"
+            raise ValueError(msg)
+        name, kind, scale = parsed.get("name"), parsed.get("type"), parsed.get("scale")
+        for key, value in (("type", kind), ("name", name)):
+            if value is not None and not isinstance(value, str):
+                msg = f"column type `{key}` must be a string or null, got {_shown(text)} instead"
+                raise ValueError(msg)
+        if scale is not None and type(scale) is not int:
+            msg = f"column type `scale` must be an integer or null, got {_shown(text)} instead"
+            raise ValueError(msg)
+        return cls(name=name, type=kind, scale=scale)
+
+
+def _shown(text: bytes | str) -> str:
+    shown = text.decode(errors="replace") if isinstance(text, bytes) else text
+    return repr(shown if len(shown) <= 60 else shown[:57] + "...")
+
 
 def column_types(struct: Mapping[str, Any]) -> dict[str, ColumnType]:
     """The column types of a Connect ``struct`` schema (a row or key schema), in field order.

@@ -1,7 +1,9 @@
-"""Shared pieces of the PostgreSQL collector's integration tests: a pipeline folder, the staged events."""
+"""Shared pieces of the PostgreSQL collector's integration tests: a pipeline folder, the staged events, a running
+collector."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,6 +13,11 @@ from urllib.parse import urlparse
 import orjson
 import psycopg
 import redis
+
+from rdi import keys
+from rdi.collectors.postgres import PostgresCollector
+from rdi.collectors.settings import PgCollectorSettings
+from rdi.config import load_pipeline
 
 
 def write_pipeline(
@@ -95,3 +102,49 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
     return result
+
+
+class Running:
+    """A collector running in a thread over a fresh schema; SQL runs through ``sql``."""
+
+    def __init__(
+        self, tmp: Path, pg_dsn: str, redis_url: str, name: str, setup: str, tables: str = "", **options: object
+    ) -> None:
+        self.pg_dsn, self.name, self.schema = pg_dsn, name, name
+        drop_slot_and_publication(pg_dsn, name, name)
+        self.sql(f"CREATE SCHEMA {name}; " + setup.format(s=name))
+        write_pipeline(tmp, pg_dsn, name=name, schema=name, options=options, tables=tables)
+        pipeline = load_pipeline(tmp, env={"SOURCE_DB_PASSWORD": "postgres"})
+        self.settings = PgCollectorSettings.from_source("pg", pipeline.config.sources["pg"])
+        self.rdi = redis.Redis.from_url(redis_url)
+        self.rdi.flushdb()
+        self.stop = threading.Event()
+        collector = PostgresCollector(self.settings, self.rdi, stop=self.stop)
+        self.thread = threading.Thread(target=collector.run, daemon=True)
+
+    def sql(self, text: str) -> None:
+        with psycopg.connect(self.pg_dsn, autocommit=True) as conn:
+            conn.execute(text.format(s=self.schema))  # type: ignore[arg-type]
+
+    def events(self, table: str, partition: int | None = None) -> list[dict[str, Any]]:
+        return staged(self.rdi, keys.staging_stream("pg", self.schema, table, partition))
+
+    def wait_events(self, table: str, count: int) -> list[dict[str, Any]]:
+        return wait_for(lambda: len(e := self.events(table)) >= count and e, 30, f"{count} events of {table}")
+
+    def streaming(self) -> None:
+        def complete() -> bool:
+            return b"complete" in (self.rdi.hget(keys.collector_snapshot("pg"), "__state__") or b"")
+
+        wait_for(complete, 30, "the snapshot")
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        self.streaming()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.rdi.close()
+        drop_slot_and_publication(self.pg_dsn, self.name, self.schema)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -11,6 +12,7 @@ from psycopg import sql
 
 from rdi.collectors.pg_replication import drop_slot
 
+from ._pg_pipeline import Running
 from ._scratch import Scratch
 
 
@@ -29,3 +31,16 @@ def scratch(pg_dsn: str) -> Iterator[Scratch]:
                                         (f"%{box.id}%",)).fetchall():  # fmt: skip
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(str(name))))
             box.run("DROP SCHEMA {s} CASCADE")
+
+
+@pytest.fixture
+def running(tmp_path: Path, pg_dsn: str, redis_url: str) -> Iterator[Callable[..., Running]]:
+    made: list[Running] = []
+
+    def make(name: str, setup: str, tables: str = "", **options: object) -> Running:
+        made.append(Running(tmp_path, pg_dsn, redis_url, name, setup, tables, **options))
+        return made[-1].__enter__()
+
+    yield make
+    for r in made:
+        r.__exit__()

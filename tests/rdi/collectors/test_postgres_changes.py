@@ -4,82 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import redis
 
 from rdi import keys
 from rdi.collectors.postgres import PostgresCollector
-from rdi.collectors.settings import PgCollectorSettings
-from rdi.config import load_pipeline
 
-from ._pg_pipeline import drop_slot_and_publication, staged, wait_for, write_pipeline
+from ._pg_pipeline import Running, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 PLACEHOLDER = "__debezium_unavailable_value"
-
-
-class Running:
-    """A collector running in a thread over a fresh schema; SQL runs through ``sql``."""
-
-    def __init__(
-        self, tmp: Path, pg_dsn: str, redis_url: str, name: str, setup: str, tables: str = "", **options: object
-    ) -> None:
-        self.pg_dsn, self.name, self.schema = pg_dsn, name, name
-        drop_slot_and_publication(pg_dsn, name, name)
-        self.sql(f"CREATE SCHEMA {name}; " + setup.format(s=name))
-        write_pipeline(tmp, pg_dsn, name=name, schema=name, options=options, tables=tables)
-        pipeline = load_pipeline(tmp, env={"SOURCE_DB_PASSWORD": "postgres"})
-        self.settings = PgCollectorSettings.from_source("pg", pipeline.config.sources["pg"])
-        self.rdi = redis.Redis.from_url(redis_url)
-        self.rdi.flushdb()
-        self.stop = threading.Event()
-        collector = PostgresCollector(self.settings, self.rdi, stop=self.stop)
-        self.thread = threading.Thread(target=collector.run, daemon=True)
-
-    def sql(self, text: str) -> None:
-        with psycopg.connect(self.pg_dsn, autocommit=True) as conn:
-            conn.execute(text.format(s=self.schema))  # type: ignore[arg-type]
-
-    def events(self, table: str, partition: int | None = None) -> list[dict[str, Any]]:
-        return staged(self.rdi, keys.staging_stream("pg", self.schema, table, partition))
-
-    def wait_events(self, table: str, count: int) -> list[dict[str, Any]]:
-        return wait_for(lambda: len(e := self.events(table)) >= count and e, 30, f"{count} events of {table}")
-
-    def streaming(self) -> None:
-        def complete() -> bool:
-            return b"complete" in (self.rdi.hget(keys.collector_snapshot("pg"), "__state__") or b"")
-
-        wait_for(complete, 30, "the snapshot")
-
-    def __enter__(self) -> Running:
-        self.thread.start()
-        self.streaming()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        self.rdi.close()
-        drop_slot_and_publication(self.pg_dsn, self.name, self.schema)
-
-
-@pytest.fixture
-def running(tmp_path: Path, pg_dsn: str, redis_url: str) -> Iterator[Callable[..., Running]]:
-    made: list[Running] = []
-
-    def make(name: str, setup: str, tables: str = "", **options: object) -> Running:
-        made.append(Running(tmp_path, pg_dsn, redis_url, name, setup, tables, **options))
-        return made[-1].__enter__()
-
-    yield make
-    for r in made:
-        r.__exit__()
 
 
 def ops(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
