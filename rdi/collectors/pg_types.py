@@ -258,7 +258,8 @@ def _text(value: str) -> str:
 
 
 def _bool(value: str) -> bool:
-    return value == "t"
+    # pgoutput sends `t`/`f`; the snapshot's `c::text` cast gives `true`/`false`
+    return value == "t" or value == "true"
 
 
 _FLOAT_SPECIALS: Final = frozenset({"NaN", "Infinity", "-Infinity"})

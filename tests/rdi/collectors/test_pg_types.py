@@ -79,6 +79,8 @@ CASES = [
     # boolean and bits
     ("boolean true", 16, -1, "t", True),
     ("boolean false", 16, -1, "f", False),
+    ("boolean true cast to text (snapshot)", 16, -1, "true", True),
+    ("boolean false cast to text (snapshot)", 16, -1, "false", False),
     ("bit(1)", 1560, 1, "1", True),
     ("varbit(1)", 1562, 1, "0", False),
     ("bit(10) little-endian", 1560, 10, "1000000001", "AQI="),
