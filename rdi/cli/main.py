@@ -16,8 +16,8 @@ from rdi.config import Pipeline, load_pipeline
 from rdi.errors import ConfigError, RdiError
 from rdi.events import decode_event
 from rdi.jobs import JobResult, JobRouter
+from rdi.processor import write_defaults
 from rdi.scaffold import DB_TYPES, DbType, Strategy, scaffold_files
-from rdi.writers.redis import WriteDefaults
 
 __all__ = ["app", "main"]
 
@@ -129,7 +129,7 @@ def dry_run(
         raise _fail(f"--input: cannot read {input_file}: {exc}") from None
     if not isinstance(raw, list):
         raise _fail(f"--input: {input_file} must hold a JSON list of events, got {type(raw).__name__}")
-    router = JobRouter({job: pipeline.jobs[job]}, write_defaults(pipeline))
+    router = JobRouter({job: pipeline.jobs[job]}, write_defaults(pipeline.config.processors))
     compiled = router.jobs[0] if router.jobs else router.default
     results: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
@@ -143,15 +143,6 @@ def dry_run(
         except RdiError as exc:
             results.append({"index": i, "rejected": str(exc)})
     sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def write_defaults(pipeline: Pipeline) -> WriteDefaults:
-    p = pipeline.config.processors
-    return WriteDefaults(
-        target_data_type=p.target_data_type,
-        json_update_strategy=p.json_update_strategy,
-        use_native_json_merge=p.use_native_json_merge,
-    )
 
 
 def _split_entry(item: Any) -> tuple[bytes | None, bytes]:
@@ -198,17 +189,86 @@ def collector(
     raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"]))
 
 
+@app.command()
+def processor(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", envvar="RDI_PIPELINE_DIR", help="Pipeline folder; else the one deployed in the RDI DB."),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker threads per process.")] = 1,
+    process_id: Annotated[
+        int | None, typer.Option("--process-id", "-i", min=0, help="This process's index in a cluster.")
+    ] = None,
+    addresses: Annotated[
+        str | None, typer.Option("--addresses", "-a", help="host:port;host:port… of every cluster process.")
+    ] = None,
+    metrics_port: Annotated[
+        str, typer.Option("--metrics-port", envvar="RDI_METRICS_PORT", help="Prometheus port (0 any, off none).")
+    ] = "9121",
+    pipeline_name: Annotated[str, typer.Option("--pipeline", envvar="RDI_PIPELINE", help="Pipeline name.")] = "default",
+    restart: Annotated[bool, typer.Option(help="Restart the dataflow when it dies.")] = True,
+) -> None:
+    """Run the ingest processor (Bytewax `flows.ingest`) until SIGTERM/SIGINT, restarting it if it dies."""
+    if directory is not None:
+        _load(directory, resolve_secrets=True)  # report every problem now, before starting anything
+    if (process_id is None) != (addresses is None):
+        raise _fail("--process-id and --addresses go together (a cluster needs both)")
+    from rdi.cli.processor import bytewax_command, run_processor
+
+    env = {"RDI_DB_URL": ctx.obj["rdi_url"], "RDI_METRICS_PORT": metrics_port, "RDI_PIPELINE": pipeline_name}
+    if directory is not None:
+        env["RDI_PIPELINE_DIR"] = str(directory.resolve())
+    if process_id is not None:
+        env["BYTEWAX_PROCESS_ID"] = str(process_id)
+    command = bytewax_command("flows.ingest", workers=workers, process_id=process_id, addresses=addresses)
+    raise typer.Exit(run_processor(command, env, restart=restart))
+
+
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
 
 @app.command()
-def demo() -> None:
-    """The demo pipeline (offline for now): sample change events through the demo jobs."""
-    typer.echo(
-        "rdi demo: the live demo (embedded PostgreSQL + Redis, live changes) arrives with the collector and the\n"
-        "ingest flow. Until then, this runs the demo pipeline offline: sample Debezium events through its job.\n",
-        err=True,
-    )
+def demo(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="No services: sample change events through the demo's orders job.")
+    ] = False,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", envvar="RDI_DEMO_DIR", help="State folder (default ~/.cache/rdi-demo; as root /var/tmp/rdi-demo)."
+        ),
+    ] = None,
+    pg_port: Annotated[int, typer.Option("--pg-port", envvar="RDI_DEMO_PG_PORT", min=1, max=65535)] = 7432,
+    redis_port: Annotated[int, typer.Option("--redis-port", envvar="RDI_DEMO_REDIS_PORT", min=1, max=65535)] = 7379,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", envvar="RDI_DEMO_METRICS_PORT", min=1, max=65535, help="Processor metrics.")
+    ] = 7121,
+    orders: Annotated[int, typer.Option("--orders", min=1, help="Orders in the initial snapshot.")] = 2000,
+    interval: Annotated[float, typer.Option("--interval", min=0.01, help="Seconds between live changes.")] = 0.2,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=1, help="Stop after this many seconds (default: at Ctrl-C).")
+    ] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the data and logs when stopping.")] = False,
+) -> None:
+    """A live pipeline: embedded PostgreSQL + Valkey, the collector and the processor, live changes (Ctrl-C stops)."""
+    if offline:
+        _offline_demo()
+        return
+    from rdi.demo.live import DemoOptions, LiveDemo, default_state_dir  # starts services; keep out of other commands
+
+    options = DemoOptions(
+        state_dir=state_dir or default_state_dir(), pg_port=pg_port, redis_port=redis_port,
+        metrics_port=metrics_port, orders=orders, interval=interval, duration=duration, keep=keep,
+    )  # fmt: skip
+    ports = {"--pg-port": pg_port, "--redis-port": redis_port, "--metrics-port": metrics_port}
+    if len(set(ports.values())) < len(ports):
+        raise _fail(f"{', '.join(ports)} must differ, got {', '.join(str(p) for p in ports.values())}")
+    raise typer.Exit(LiveDemo(options).run())
+
+
+def _offline_demo() -> None:
+    typer.echo("rdi demo --offline: sample Debezium events through the demo pipeline's orders job.\n", err=True)
     typer.echo(f"$ rdi validate --dir {DEMO_DIR / 'pipeline'}", err=True)
     validate(DEMO_DIR / "pipeline", secrets=False)
     typer.echo(

@@ -1,0 +1,110 @@
+"""The parts of the ingest dataflow, built from the processor's settings (``flows/ingest.py`` wires them)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis
+
+from operators.processing import BatchProcessing
+from operators.staging_source import StagingSource
+from operators.target_sink import TargetSink
+from rdi.config import Pipeline
+from rdi.connections import TargetConnections
+from rdi.errors import ConfigError
+from rdi.metrics import MetricsServer, ProcessorMetrics, StreamMonitor, serve_metrics
+from rdi.processor import ProcessedBatch, Processor
+from rdi.runtime import ProcessorSettings, load_runtime_pipeline
+from rdi.stream_schema import StreamTypes
+
+__all__ = ["IngestParts", "ingest_parts"]
+
+log = logging.getLogger("rdi.processor")
+
+
+@dataclass
+class IngestParts:
+    settings: ProcessorSettings
+    pipeline: Pipeline
+    source: StagingSource
+    processing: BatchProcessing
+    sink: TargetSink
+    metrics: ProcessorMetrics
+    server: MetricsServer | None
+    monitor: StreamMonitor
+
+
+def _fail(message: str) -> SystemExit:
+    print(f"rdi processor: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
+    """Loads the pipeline and builds input, job step and output; starts the metrics endpoint.
+
+    ``settings`` default to the environment's (:meth:`ProcessorSettings.from_env`).
+    A user mistake (invalid pipeline, bad setting, unreachable RDI DB) ends the process with one line per
+    problem on stderr and exit status 2 — never a traceback.
+    """
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings or ProcessorSettings.from_env()
+        pipeline = load_runtime_pipeline(settings)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(str(issue).lstrip(": "), file=sys.stderr)
+        raise _fail("the pipeline is not valid; fix the problems above") from None
+    except redis.RedisError as exc:
+        raise _fail(f"cannot read the pipeline from the RDI DB: {exc}") from None
+    processors = pipeline.config.processors
+    metrics = ProcessorMetrics()
+    metrics.set_engine_state("RUNNING", "STREAMING")
+    server = None
+    if settings.metrics_port is not None:
+        try:
+            server = serve_metrics(metrics, settings.metrics_port, settings.metrics_addr)
+        except OSError as exc:
+            raise _fail(f"metrics port {settings.metrics_port}: {exc.strerror}; set RDI_METRICS_PORT") from None
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_addr, server.port)
+    rdi_client = redis.Redis.from_url(settings.rdi_url)
+    try:
+        rdi_client.ping()
+    except redis.AuthenticationError as exc:
+        raise _fail(f"the RDI DB refused the login ({exc}); check the user and password of RDI_DB_URL") from None
+    except redis.RedisError as exc:
+        raise _fail(f"cannot reach the RDI DB at {_safe_url(settings.rdi_url)}: {exc}") from None
+    monitor = StreamMonitor(rdi_client, settings.group, metrics)
+    monitor.start()
+
+    def observed(batch: ProcessedBatch, write_ms: float, ack_ms: float) -> None:
+        metrics.observe_batch(batch, write_ms=write_ms, ack_ms=ack_ms)
+
+    targets = TargetConnections(pipeline.config.targets)
+    return IngestParts(
+        settings=settings,
+        pipeline=pipeline,
+        source=StagingSource(
+            settings.rdi_url,
+            settings.group,
+            read_batch_size=processors.effective_read_batch_size,
+            read_batch_timeout_ms=processors.read_batch_timeout_ms,
+            partitions=settings.partitions,
+        ),
+        processing=BatchProcessing(Processor(pipeline), StreamTypes(rdi_client), targets),
+        sink=TargetSink(settings.rdi_url, settings.group, pipeline.config.targets, processors, on_batch=observed),
+        metrics=metrics,
+        server=server,
+        monitor=monitor,
+    )

@@ -1,0 +1,185 @@
+"""Shared pieces of the end-to-end ingest tests: a PostgreSQL schema captured by the real collector, processed by
+the real ``flows.ingest`` dataflow into the real Redis — processes started and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import psycopg
+import redis
+from psycopg import sql
+
+from rdi.collectors.pg_replication import drop_slot
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, *, log: Path | None = None) -> Any:
+    """Polls ``condition`` until it gives something truthy, which is returned; fails after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-4000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{tail}")
+        time.sleep(0.05)
+    return result
+
+
+def config_yaml(pg_dsn: str, redis_url: str, *, schema: str, name: str, processors: str = "") -> str:
+    """A pipeline capturing ``schema`` with the collector (slot/publication ``name``) into the test Redis,
+    which is also the target."""
+    pg, rd = urlparse(pg_dsn), urlparse(redis_url)
+    return f"""
+sources:
+  pg:
+    type: cdc
+    connection:
+      type: postgresql
+      host: {pg.hostname}
+      port: {pg.port}
+      database: {pg.path.lstrip("/")}
+      user: {pg.username}
+      password: ${{SOURCE_DB_PASSWORD}}
+    schemas: [{schema}]
+    advanced:
+      source:
+        slot.name: {name}
+        publication.name: {name}
+        publication.autocreate.mode: filtered
+targets:
+  target:
+    connection: {{type: redis, host: {rd.hostname}, port: {rd.port}}}
+processors:
+  read_batch_timeout_ms: 20
+{processors}"""
+
+
+@dataclass
+class Ingest:
+    """A running pipeline: collector + processor over one scratch schema."""
+
+    pg_dsn: str
+    redis_url: str
+    folder: Path
+    schema: str
+    name: str
+    db: redis.Redis
+    conn: psycopg.Connection[tuple[Any, ...]]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "run.log"
+
+    def sql(self, statement: str, params: Any = None) -> None:
+        """Runs ``statement`` (``{s}`` = the schema) in its own transaction."""
+        self.conn.execute(sql.SQL(statement).format(s=sql.Identifier(self.schema)), params)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "SOURCE_DB_PASSWORD": urlparse(self.pg_dsn).password or "",
+            "RDI_DB_URL": self.redis_url,
+            "RDI_PIPELINE_DIR": str(self.folder),
+            "RDI_METRICS_PORT": "off",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start_collector(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "rdi", "collector", "--dir", str(self.folder), "--source", "pg"]
+        return self._start("collector", command)
+
+    def start_processor(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "bytewax.run", "flows.ingest", *args]
+        return self._start("processor", command, env)
+
+    def _start(self, role: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as out:
+            out.write(f"--- start {role}: {' '.join(command)}\n".encode())
+            process = subprocess.Popen(command, env={**self.env(), **(env or {})}, stdout=out, stderr=out, cwd=REPO)
+        self.processes[role] = process
+        return process
+
+    def kill(self, role: str) -> None:
+        process = self.processes.pop(role)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop(self, role: str) -> None:
+        process = self.processes.pop(role, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def drained(self) -> bool:
+        """Every staging stream of the schema is fully read and acknowledged by the processor's group."""
+        streams = [s for s in self.db.scan_iter(match=f"data:pg.{self.schema}.*", _type="stream")]
+        if not streams:
+            return False
+        for stream in streams:
+            groups = {g["name"]: g for g in self.db.xinfo_groups(stream)}
+            group = groups.get(b"rdi:processor:default")
+            if group is None or group["pending"] or group["lag"]:
+                return False
+        return True
+
+    def settle(self, timeout: float = 60) -> None:
+        """Waits until the collector has staged every committed change and the processor has acknowledged it."""
+        marker = uuid.uuid4().hex
+        self.sql("INSERT INTO {s}.rdi_marker (token) VALUES (%s)", [marker])
+        key = f"rdi_marker:token:{marker}"
+        wait_for(lambda: self.db.exists(key) and self.drained(), timeout, "the pipeline to settle", log=self.log)
+
+
+@contextmanager
+def running_ingest(
+    pg_dsn: str, redis_url: str, folder: Path, *, jobs: dict[str, str], processors: str = "", start: bool = True
+) -> Iterator[Ingest]:
+    """Creates a scratch schema (``rdi_marker`` table included), writes the pipeline, runs collector and processor;
+    stops both and drops everything on exit. The Redis database is flushed first: the processor reads every
+    ``data:*`` stream there."""
+    ident = uuid.uuid4().hex[:10]
+    schema, name = f"e2e_{ident}", f"e2e_{ident}"
+    db = redis.Redis.from_url(redis_url)
+    db.flushdb()
+    (folder / "jobs").mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(config_yaml(pg_dsn, redis_url, schema=schema, name=name, processors=processors))
+    for job, text in jobs.items():
+        (folder / "jobs" / f"{job}.yaml").write_text(text.replace("{schema}", schema))
+    conn = psycopg.connect(pg_dsn, autocommit=True)
+    ingest = Ingest(pg_dsn, redis_url, folder, schema, name, db, conn)
+    try:
+        ingest.sql("CREATE SCHEMA {s}")
+        ingest.sql("CREATE TABLE {s}.rdi_marker (token text PRIMARY KEY)")
+        if start:
+            ingest.start_collector()
+            ingest.start_processor()
+        yield ingest
+    finally:
+        for role in list(ingest.processes):
+            ingest.stop(role)
+        for (slot,) in conn.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE slot_name = %s", [name]
+        ).fetchall():
+            drop_slot(conn, str(slot), terminate_active=True)
+        conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        conn.close()
+        db.flushdb()
+        db.close()
