@@ -37,6 +37,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from hiredis import pack_command
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
@@ -156,6 +157,35 @@ def _groups(ops: list[_Op], max_entries: int) -> list[list[_Op]]:
     return groups
 
 
+_pack: Final[Callable[[Any], bytes]] = pack_command
+
+
+def _send_raw(client: redis.Redis, commands: Sequence[Command]) -> list[Any]:
+    """Sends ``commands`` on one connection in one write and reads every reply (error replies as values).
+
+    The hot path of the output for a single server: hiredis packs each command (redis-py's own pipeline costs
+    about twice as much per command, in Python), and replies are read undecoded without response callbacks.
+    """
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_packed_command([b"".join(map(_pack, commands))], check_health=False)  # type: ignore[no-untyped-call]
+        replies: list[Any] = []
+        append = replies.append
+        read = conn.read_response
+        for _ in range(len(commands)):
+            try:
+                append(read(disable_decoding=True))
+            except redis.ResponseError as exc:
+                append(exc)
+        return replies
+    except BaseException:
+        conn.disconnect()  # type: ignore[no-untyped-call]  # a half-read connection must not be reused
+        raise
+    finally:
+        pool.release(conn)
+
+
 def _command_name(command: Command) -> str:
     name = command[0]
     return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
@@ -256,14 +286,18 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
 
     def _send(self, client: RedisClient, ops: list[_Op]) -> tuple[list[Any], int | None]:
         """The replies to ``ops`` (errors as values) and, with ``wait_enabled``, how many replicas acknowledged."""
-        pipe = client.pipeline(transaction=False)
-        for _, _, command in ops:
-            pipe.execute_command(*command)
         wait = self._settings.wait_enabled
         single = not isinstance(client, RedisCluster)
-        if wait and single:
-            pipe.execute_command("WAIT", 1, self._settings.wait_timeout_ms)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
+        if not isinstance(client, RedisCluster):
+            commands = [op[2] for op in ops]
+            if wait:
+                commands.append(Command("WAIT", "1", str(self._settings.wait_timeout_ms)))
+            replies = _send_raw(client, commands)
+        else:
+            pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+            for _, _, command in ops:
+                pipe.execute_command(*command)
+            replies = pipe.execute(raise_on_error=False)
         if not wait:
             return replies, None
         if single:
