@@ -13,6 +13,7 @@ import orjson
 import typer
 
 from rdi.config import Pipeline, load_pipeline
+from rdi.demo import DEMO_DIR
 from rdi.errors import ConfigError, RdiError
 from rdi.events import decode_event
 from rdi.jobs import JobResult, JobRouter
@@ -223,9 +224,6 @@ def processor(
         env["BYTEWAX_PROCESS_ID"] = str(process_id)
     command = bytewax_command("flows.ingest", workers=workers, process_id=process_id, addresses=addresses)
     raise typer.Exit(run_processor(command, env, restart=restart))
-
-
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 
 
 @app.command()

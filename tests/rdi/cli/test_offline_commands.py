@@ -75,7 +75,7 @@ def test_dry_run_of_unknown_job_names_the_known_ones() -> None:
     )
     assert (result.exit_code, result.output.strip()) == (
         2,
-        f"--job: no job `order` in {demo / 'pipeline' / 'jobs'} (jobs: orders)",
+        f"--job: no job `order` in {demo / 'pipeline' / 'jobs'} (jobs: customers, orders, products)",
     )
 
 
