@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,13 @@ from psycopg import sql
 from rdi.collectors.pg_replication import drop_slot
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, *, log: Path | None = None) -> Any:
@@ -77,6 +85,7 @@ class Ingest:
     db: redis.Redis
     conn: psycopg.Connection[tuple[Any, ...]]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    metrics_port: int = 0
 
     @property
     def log(self) -> Path:

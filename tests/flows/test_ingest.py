@@ -6,14 +6,14 @@ table and waits until the pipeline has settled (every staged entry acknowledged)
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from ._ingest import Ingest, running_ingest
+from ._ingest import Ingest, free_port, running_ingest, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -120,7 +120,8 @@ def ingest(pg_dsn: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
             run.sql(statement)
         run.sql("INSERT INTO {s}.users VALUES (1, 'ann', 12.50, '2020-01-02', true, %s)", ['{"k": [1, 2]}'])
         run.start_collector()
-        run.start_processor()
+        run.metrics_port = free_port()
+        run.start_processor(env={"RDI_METRICS_PORT": str(run.metrics_port), "RDI_METRICS_ADDR": "127.0.0.1"})
         run.settle(120)
         yield run
 
@@ -254,24 +255,34 @@ def test_wrongtype_at_write_time_goes_to_the_dlq(ingest: Ingest) -> None:
     )
 
 
-@pytest.fixture
-def no_jobs(pg_dsn: str, redis_url: str, tmp_path: Path) -> Iterator[Ingest]:
-    with running_ingest(
-        pg_dsn, redis_url, tmp_path, jobs={}, processors="  target_data_type: json\n", start=False
-    ) as run:
-        run.sql("CREATE TABLE {s}.products (id int, sku text, price numeric(6,2), PRIMARY KEY (id, sku))")
-        run.sql("INSERT INTO {s}.products VALUES (1, 'a-1', 3.50), (2, 'b-2', 4.00)")
-        run.start_collector()
-        run.start_processor()
-        run.settle(120)
-        yield run
+def metric_lines(run: Ingest) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{run.metrics_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
-def test_without_jobs_every_table_is_written_with_the_default_mapping(no_jobs: Ingest) -> None:
-    no_jobs.sql("UPDATE {s}.products SET price = 5.25 WHERE id = 2")
-    no_jobs.sql("DELETE FROM {s}.products WHERE id = 1")
-    no_jobs.settle()
-    assert (
-        no_jobs.db.exists("products:id:1:sku:a-1"),
-        json_doc(no_jobs, "products:id:2:sku:b-2"),
-    ) == (0, {"id": 2, "sku": "b-2", "price": "5.25"})
+def test_metrics_count_per_stream_with_rdi_names(ingest: Ingest) -> None:
+    source = f"pg.{ingest.schema}.items"
+    names = [f'rdi_incoming_entries{{data_source="{source}",operation="{op}"}}' for op in OPERATIONS]
+    ingest.sql("INSERT INTO {s}.items VALUES (100, 1), (101, 2), (102, 300)")
+    ingest.settle()
+    before = metric_lines(ingest)
+    ingest.sql("INSERT INTO {s}.items VALUES (103, 1), (104, 2), (105, 300)")
+    ingest.sql("UPDATE {s}.items SET price = 400 WHERE id = 105")
+    ingest.sql("DELETE FROM {s}.items WHERE id = 102")  # default replica identity: the key only, so filtered
+    ingest.settle()
+
+    def deltas() -> list[float]:
+        after = metric_lines(ingest)
+        return [after[name] - before.get(name, 0.0) for name in names]
+
+    # inserted, updated, deleted, filtered, rejected (the output counts a batch right after acknowledging it)
+    wait_for(lambda: deltas() == [1, 1, 0, 3, 0], 10, f"the metrics to count the batch, got {deltas()}")
+
+
+OPERATIONS = ("inserted", "updated", "deleted", "filtered", "rejected")
