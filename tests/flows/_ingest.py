@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import orjson
 import psycopg
 import redis
 from psycopg import sql
@@ -192,3 +193,34 @@ def running_ingest(
         conn.close()
         db.flushdb()
         db.close()
+
+
+def stage_rows(db: redis.Redis, table: str, ids: range, *, server: str = "syn", note: str = "x") -> str:
+    """XADDs Debezium ``c`` events of rows ``{"id": i, "note": note}`` to ``data:<server>.s.<table>``; returns it."""
+    stream = f"data:{server}.s.{table}"
+    pipe = db.pipeline(transaction=False)
+    for i in ids:
+        value = {
+            "before": None, "after": {"id": i, "note": note}, "op": "c", "ts_ms": 1,
+            "source": {"connector": "postgresql", "name": server, "db": "d", "schema": "s", "table": table},
+        }  # fmt: skip
+        pipe.xadd(stream, {"key": orjson.dumps({"id": i}), "value": orjson.dumps(value)})
+    pipe.execute()
+    return stream
+
+
+def target_only_pipeline(folder: Path, redis_url: str, processors: str = "") -> None:
+    """A pipeline folder with no source and no job: staging streams written by the test, default mapping."""
+    url = urlparse(redis_url)
+    (folder / "config.yaml").write_text(
+        f"targets:\n  target: {{connection: {{type: redis, host: {url.hostname}, port: {url.port}}}}}\n{processors}"
+    )
+
+
+def group_drained(db: redis.Redis, streams: list[str], group: str = "rdi:processor:default") -> bool:
+    for stream in streams:
+        groups = {g["name"].decode(): g for g in db.xinfo_groups(stream)}
+        info = groups.get(group)
+        if info is None or info["pending"] or info["lag"]:
+            return False
+    return True
