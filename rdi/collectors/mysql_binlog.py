@@ -74,6 +74,11 @@ class BinlogConnectionLost(Exception):
 class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
     """A PyMySQL connection whose lost-connection errors escape python-mysql-replication's replaying retry loop."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        if "db" in kwargs:  # the library still uses PyMySQL's deprecated spelling
+            kwargs["database"] = kwargs.pop("db")
+        super().__init__(**kwargs)
+
     def _read_packet(self, packet_type: Any = pymysql.connections.MysqlPacket) -> Any:
         try:
             return super()._read_packet(packet_type)
@@ -221,8 +226,7 @@ def open_binlog(
 ) -> BinLogStreamReader:
     """A blocking binlog reader starting right after ``state``, with a server heartbeat every ``heartbeat_s``
     (so the caller regains control while the source is idle) and without the library's replaying reconnect."""
-    settings = {k: v for k, v in connect_args.items() if k != "password"}
-    settings["passwd"] = connect_args.get("password", "")
+    settings = dict(connect_args)
     settings["read_timeout"] = read_timeout_s
     return BinLogStreamReader(
         connection_settings=settings,

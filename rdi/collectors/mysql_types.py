@@ -305,8 +305,11 @@ def float32_text(value: Any) -> float:
     f32 = struct.unpack("<f", packed)[0]
     for digits in range(1, 10):
         candidate = float(f"{f32:.{digits}g}")
-        if struct.pack("<f", candidate) == packed:
-            return candidate
+        try:
+            if struct.pack("<f", candidate) == packed:
+                return candidate
+        except OverflowError:  # rounded past float32's largest value
+            continue
     return float(f32)
 
 

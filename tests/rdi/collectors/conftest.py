@@ -11,6 +11,7 @@ from psycopg import sql
 
 from rdi.collectors.pg_replication import drop_slot
 
+from ._mysql_pipeline import execute
 from ._scratch import Scratch
 
 
@@ -29,3 +30,14 @@ def scratch(pg_dsn: str) -> Iterator[Scratch]:
                                         (f"%{box.id}%",)).fetchall():  # fmt: skip
                 conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(str(name))))
             box.run("DROP SCHEMA {s} CASCADE")
+
+
+@pytest.fixture
+def mysql_db(mysql_url: str) -> Iterator[str]:
+    """A fresh MariaDB database for one test (dropped after it): its name."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    execute(mysql_url, f"CREATE DATABASE `{name}`")
+    try:
+        yield name
+    finally:
+        execute(mysql_url, f"DROP DATABASE IF EXISTS `{name}`")
