@@ -53,6 +53,7 @@ from rdi.collectors.mysql_binlog import (
     refuse_compressed,
     translate_errors,
 )
+from rdi.collectors.mysql_rows import RowReader, compile_row_reader, decode_rows, raw_body
 from rdi.collectors.mysql_snapshot import (
     SnapshotPosition,
     TableInfo,
@@ -102,6 +103,10 @@ class _Relation:
     key: list[str]
     streams: list[str]
     source: dict[str, Any]
+    positions: list[int] = field(default_factory=list)  # binlog: where each captured column is in a row image
+    binlog_names: list[str] = field(default_factory=list)  # binlog: every column of the row image, in order
+    readers: RowReader | None = None  # binlog: the fast row decoder, None to use the library's rows
+    full_bitmap: bytes = b""
 
     def stream_for(self, key_json: bytes) -> str:
         n = len(self.streams)
@@ -113,11 +118,30 @@ class _Relation:
             for c, conv, v in zip(self.columns, self.converters, row, strict=True)
         }
 
-    def binlog_row(self, values: dict[str, Any]) -> dict[str, Any]:
+    def binlog_row(self, values: list[Any]) -> dict[str, Any]:
         return {
-            c.name: z if (v := values[c.name]) is None else v if conv is None else conv(v)
-            for c, conv, z in zip(self.columns, self.converters, self.zeros, strict=True)
+            c.name: z if (v := values[i]) is None else v if conv is None else conv(v)
+            for c, i, conv, z in zip(self.columns, self.positions, self.converters, self.zeros, strict=True)
         }
+
+    def images(self, ev: Any, update: bool) -> list[list[Any]]:
+        """The row images of a rows event as value lists in TABLE_MAP column order (updates: before, after...)."""
+        full = self.full_bitmap
+        if (
+            self.readers is not None
+            and ev.columns_present_bitmap == full
+            and (not update or ev.columns_present_bitmap2 == full)
+        ):
+            return decode_rows(raw_body(ev), self.readers, 2 if update else 1)
+        names = self.binlog_names
+        out = []
+        for row in ev.rows:
+            if update:
+                out.append([row["before_values"][n] for n in names])
+                out.append([row["after_values"][n] for n in names])
+            else:
+                out.append([row["values"][n] for n in names])
+        return out
 
 
 @dataclass(slots=True)
@@ -282,6 +306,12 @@ class MySqlCollector:
         columns = [refined[c.name] if c.name in refined and refined[c.name].same_family(c) else c for c in binlog]
         pk = [binlog[i].name for i in ev.optional_metadata.simple_primary_key_list]
         rel = self._relation(ev.schema, ev.table, columns, pk)
+        names = [c.name for c in binlog]
+        rel.binlog_names = names
+        rel.positions = [names.index(c.name) for c in rel.columns]
+        rel.readers = compile_row_reader(ev.columns)
+        count = len(binlog)
+        rel.full_bitmap = bytes([0xFF] * (count // 8) + ([(1 << (count % 8)) - 1] if count % 8 else []))
         log.debug("table %s.%s (id %d): %s", ev.schema, ev.table, ev.table_id, shape)
         self.relations[ev.table_id] = rel
 
@@ -447,6 +477,9 @@ class MySqlCollector:
             stager = PipelinedStager(self.writer)
             reader = open_binlog(self.args, server_id=self.settings.server_id, state=state, databases=self._databases())
             log.info("streaming the binlog after GTID %s", state.text() or "(start)")
+            if offset.get("event"):
+                log.info("resuming inside transaction %s after its first %d staged events", offset.get("gtid"),
+                         offset["event"])  # fmt: skip
             try:
                 self.events_read = 0
                 self._read(reader, stager, state, stored)
@@ -537,21 +570,21 @@ class MySqlCollector:
         base.update(ts_ms=ts_ms, ts_us=ts_ms * 1000, ts_ns=ts_ms * 1_000_000, server_id=header.server_id,
                     gtid=txn.gtid, file=file, pos=pos)  # fmt: skip
         kind = type(ev)
-        for i, row in enumerate(ev.rows):
-            if kind is WriteRowsEvent:
-                after = rel.binlog_row(row["values"])
-                self._emit(txn, rel, "c", None, after, base, i, stored)
-            elif kind is DeleteRowsEvent:
-                before = rel.binlog_row(row["values"])
-                self._emit(txn, rel, "d", before, None, base, i, stored)
-            else:
-                before = rel.binlog_row(row["before_values"])
-                after = rel.binlog_row(row["after_values"])
+        images = rel.images(ev, kind is UpdateRowsEvent)
+        if kind is UpdateRowsEvent:
+            for i in range(0, len(images), 2):
+                before, after = rel.binlog_row(images[i]), rel.binlog_row(images[i + 1])
                 if rel.key and any(before[k] != after[k] for k in rel.key):  # a key change: Debezium's d + c
-                    self._emit(txn, rel, "d", before, None, base, i, stored)
-                    self._emit(txn, rel, "c", None, after, base, i, stored)
+                    self._emit(txn, rel, "d", before, None, base, i // 2, stored)
+                    self._emit(txn, rel, "c", None, after, base, i // 2, stored)
                 else:
-                    self._emit(txn, rel, "u", before, after, base, i, stored)
+                    self._emit(txn, rel, "u", before, after, base, i // 2, stored)
+        elif kind is WriteRowsEvent:
+            for i, image in enumerate(images):
+                self._emit(txn, rel, "c", None, rel.binlog_row(image), base, i, stored)
+        else:
+            for i, image in enumerate(images):
+                self._emit(txn, rel, "d", rel.binlog_row(image), None, base, i, stored)
 
     def _emit(self, txn: _Txn, rel: _Relation, op: str, before: dict[str, Any] | None,
               after: dict[str, Any] | None, base: dict[str, Any], row: int, stored: str | None) -> None:  # fmt: skip

@@ -65,24 +65,31 @@ def settings_for(folder: Path, mysql_url: str, db: str, **kwargs: Any) -> MySqlC
 class Load:
     """One writer: transactions that update a row to a fresh counter value, insert rows and delete rows."""
 
-    def __init__(self, mysql_url: str, db: str, first_new_id: int, rows: int) -> None:
-        self.url, self.db, self.next_id, self.rows = mysql_url, db, first_new_id, rows
+    def __init__(self, mysql_url: str, db: str, first_new_id: int, rows: int, bulk_every: int = 0) -> None:
+        self.url, self.db, self.next_id, self.rows, self.bulk_every = mysql_url, db, first_new_id, rows, bulk_every
         self.counters: list[int] = []  # committed counter values, in commit order
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.rng = random.Random(7)
 
     def _run(self) -> None:
-        counter = 0
+        counter = txns = 0
         conn = connect(self.url, self.db, autocommit=False)
         try:
             with conn.cursor() as cur:
                 while not self.stop.is_set():
-                    written = []
+                    written: list[int] = []
+                    txns += 1
                     for _ in range(self.rng.randint(1, 5)):
                         counter += 1
                         action = self.rng.random()
-                        if action < 0.7:
+                        if self.bulk_every and txns % self.bulk_every == 0:  # larger than a staging chunk
+                            cur.execute(f"INSERT INTO orders SELECT {self.next_id} + seq, {counter} + seq, 'bulk' "
+                                        "FROM seq_1_to_2500 ORDER BY seq")  # fmt: skip
+                            written += range(counter + 1, counter + 2501)
+                            self.next_id += 2500
+                            counter += 2500
+                        elif action < 0.7:
                             n = cur.execute("UPDATE orders SET v = %s WHERE id = %s",
                                             (counter, self.rng.randint(1, self.rows)))  # fmt: skip
                             if n == 1:
@@ -232,7 +239,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     kills = 0
     process: subprocess.Popen[bytes] | None = None
     log = tmp_path / "collector.log"
-    load = Load(mysql_url, mysql_db, first_new_id=1_000_000, rows=100_000)
+    load = Load(mysql_url, mysql_db, first_new_id=1_000_000, rows=100_000, bulk_every=300)
     try:
         with log.open("ab") as out:
             while kills < 22:
@@ -258,7 +265,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
             set(range(1, 100_001)) <= set(snapshot_keys) | {e["key"]["id"] for e in events},
             streamed_counters(events) == load.counters,
             "resuming the interrupted snapshot" in log.read_text(),  # some kills did land inside the snapshot
-        ) == (True, True, True, True), log.read_text()[-3000:]
+            len(load.counters) - len(set(load.counters)),
+            any(e["value"]["after"] and e["value"]["after"]["note"] == "bulk" for e in events),
+        ) == (True, True, True, True, 0, True), log.read_text()[-3000:]
     finally:
         load.__exit__()
         if process is not None and process.poll() is None:
