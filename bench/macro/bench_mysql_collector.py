@@ -171,7 +171,7 @@ def insert_rows(url: str, database: str, first_id: int, rows: int, txn_rows: int
 
 def read_back(
     client: redis.Redis, stream: str, first: int, count: int, keep: bool
-) -> tuple[list[tuple[bytes, bytes]], int]:  # noqa: E501
+) -> tuple[list[tuple[bytes, bytes]], int]:
     kept: list[tuple[bytes, bytes]] = []
     nbytes = seen = 0
     start = "-"
@@ -290,6 +290,8 @@ def main() -> int:
             cur.execute(f"CREATE TABLE `{db}`.{TABLE} ({COLUMNS})")
         insert_rows(url, db, 1, n, 100_000)
         with conn.cursor() as cur:
+            cur.execute(f"ANALYZE TABLE `{db}`.{TABLE}")
+            cur.fetchall()
             cur.execute("SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
                         (db, TABLE))  # fmt: skip
             info["table_bytes"] = int(cur.fetchone()[0])
@@ -386,7 +388,8 @@ def main() -> int:
              "xadd_redis_cli_pipe", "xadd_raw_socket", "xadd_python_pipeline"]  # fmt: skip
     under = ", UNDER cProfile" if args.profile else ""
     print(f"\nMySQL/MariaDB collector ({info['server_version']}), {n:,} rows of ~1 KB "
-          f"({info['table_bytes'] / 1e6:.0f} MB table), chunk {args.chunk}, {args.txn_rows}-row transactions{under}")  # fmt: skip
+          f"({info['table_bytes'] / 1e6:.0f} MB table), chunk {args.chunk}, {args.txn_rows}-row transactions"
+          f"{under}")  # fmt: skip
     print(f"{'phase':<24}{'records/s':>12}{'MB/s':>10}{'seconds':>10}{'vs XADD ceiling':>17}")
     for key in order:
         if key not in results:

@@ -225,6 +225,45 @@ def test_compressed_binlog_events_stop_the_collector_instead_of_being_dropped(
     ]
 
 
+def binlog_dumps(mysql_url: str, *, kill: bool = False) -> int:
+    """How many binlog dump connections the server has; ``kill`` ends them (as a network cut would)."""
+    conn = connect(mysql_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%%'")
+            ids = [row[0] for row in cur.fetchall()]
+            for thread in ids if kill else ():
+                cur.execute(f"KILL {int(thread)}")
+        return len(ids)
+    finally:
+        conn.close()
+
+
+def test_a_lost_binlog_connection_is_reopened_from_the_last_staged_position(
+    tmp_path: Path, mysql_url: str, mysql_db: str, rdi_db: redis.Redis
+) -> None:
+    fill(mysql_url, mysql_db, 10)
+    settings = settings_for(tmp_path, mysql_url, mysql_db)
+    stop = threading.Event()
+    runner = threading.Thread(target=MySqlCollector(settings, rdi_db, stop=stop).run, daemon=True)
+    stream = f"data:my.{mysql_db}.orders"
+    try:
+        runner.start()
+        wait_for(lambda: rdi_db.hget("rdi:collector:my:snapshot", "__state__"), 30, "the snapshot")
+        with Load(mysql_url, mysql_db, first_new_id=1000, rows=10, bulk_every=150) as load:
+            for _ in range(3):
+                wait_for(lambda: binlog_dumps(mysql_url), 30, "the collector's binlog connection")
+                time.sleep(1.0)  # it streams for a while, then the connection breaks
+                binlog_dumps(mysql_url, kill=True)
+        final = table_state(mysql_url, mysql_db)
+        wait_for(lambda: replay(staged(rdi_db, stream)) == final, 60, "staging to reach the table's state")
+        events = staged(rdi_db, stream)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert (streamed_counters(events) == load.counters, len(load.counters) > 100) == (True, True)
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     tmp_path: Path, mysql_url: str, mysql_db: str, rdi_db: redis.Redis, redis_url: str
