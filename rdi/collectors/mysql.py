@@ -46,6 +46,7 @@ from rdi.collectors._pipelined import PipelinedStager
 from rdi.collectors.envelope import encode_key, encode_value, mysql_source
 from rdi.collectors.mysql_binlog import (
     BinlogConnectionLost,
+    BinlogPurgedError,
     GtidState,
     check_server,
     gtid_sequence,
@@ -196,6 +197,21 @@ class MySqlCollector:
             log.info("stopped while waiting for the RDI database")
 
     def _run(self) -> None:
+        while True:
+            if not self._prepare():
+                return
+            try:
+                self._stream()
+                return
+            except BinlogPurgedError as exc:
+                # The binlog expired while the collector was away (binlog_expire_logs_seconds): changes are gone.
+                log.warning("%s; the stored position is lost: taking a new snapshot", exc)
+                self.rdi.hdel(keys.DEBEZIUM_OFFSETS, self.offset_field)
+                self.rdi.delete(self.snapshot_key)
+                self.relations.clear()
+
+    def _prepare(self) -> bool:
+        """Checks the server, reads the catalog, snapshots when needed; True when streaming should follow."""
         s = self.settings
         conn = connect(self.args)
         try:
@@ -215,9 +231,7 @@ class MySqlCollector:
                 self._snapshot(resume=False, state={})
         finally:
             conn.close()
-        if s.snapshot_mode == "initial_only" or self.stop.is_set():
-            return
-        self._stream()
+        return s.snapshot_mode != "initial_only" and not self.stop.is_set()
 
     # ---- catalog and relations ----------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from rdi.errors import FatalError, RetryableError
 
 __all__ = [
     "BinlogConnectionLost",
+    "BinlogPurgedError",
     "GtidState",
     "check_server",
     "open_binlog",
@@ -65,6 +66,10 @@ COMPRESSED_EVENTS: Final = {
 }
 _LOST: Final = frozenset({2006, 2013})  # server gone away, lost connection (also a read timeout)
 _RETRYABLE: Final = frozenset({1040, 1053, 1205, 1213, 2003, 2006, 2013, 2055})  # too many conns, shutdown, ...
+
+
+class BinlogPurgedError(FatalError):
+    """The server no longer has the binlog holding the requested position (error 1236): take a new snapshot."""
 
 
 class BinlogConnectionLost(Exception):
@@ -101,6 +106,8 @@ def translate_errors(what: str) -> Iterator[None]:
         message = f"{what}: {' '.join(text.split())}" + (f" (error {code})" if code else "")
         if code is None or code in _RETRYABLE or isinstance(exc, pymysql.InterfaceError):
             raise RetryableError(message) from exc
+        if code == 1236:
+            raise BinlogPurgedError(message) from exc
         raise FatalError(message) from exc
 
 
