@@ -153,6 +153,7 @@ class _Txn:
     file: str
     index: int = 0
     pending: list[Entry] = field(default_factory=list)
+    replay: bool = False  # the stored position is inside or after this transaction: compare each event
 
 
 class MySqlCollector:
@@ -180,6 +181,7 @@ class MySqlCollector:
         self.published: dict[str, dict[str, bytes]] = {}
         self.domain: int | None = None
         self.events_read = 0
+        self._now_ms = 0
 
     def _pause(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -541,6 +543,7 @@ class MySqlCollector:
                 gtid = str(ev.gtid)
                 start = ev.packet.log_pos - ev.packet.event_size
                 txn = _Txn(self._prefix(gtid, reader.log_file, start), gtid, state, reader.log_file)
+                txn.replay = stored is not None and stored[: len(txn.prefix)] >= txn.prefix
             elif kind is XidEvent or (kind is QueryEvent and txn is not None and _is_commit_or_ddl(ev)):
                 if kind is QueryEvent and not _is_commit(ev):
                     self._on_ddl(ev)
@@ -580,6 +583,7 @@ class MySqlCollector:
         header = ev.packet
         pos = header.log_pos - header.event_size
         ts_ms = ev.timestamp * 1000
+        self._now_ms = int(time.time() * 1000)  # when the collector processed the rows event's changes
         base = dict(rel.source)
         base.update(ts_ms=ts_ms, ts_us=ts_ms * 1000, ts_ns=ts_ms * 1_000_000, server_id=header.server_id,
                     gtid=txn.gtid, file=file, pos=pos)  # fmt: skip
@@ -603,13 +607,13 @@ class MySqlCollector:
     def _emit(self, txn: _Txn, rel: _Relation, op: str, before: dict[str, Any] | None,
               after: dict[str, Any] | None, base: dict[str, Any], row: int, stored: str | None) -> None:  # fmt: skip
         txn.index += 1
-        if stored is not None and f"{txn.prefix}:{txn.index:010d}" <= stored:
+        if txn.replay and f"{txn.prefix}:{txn.index:010d}" <= str(stored):
             return  # staged before a crash or a reconnect: the binlog resent the whole transaction
         image = after if after is not None else before
         key_json = encode_key({k: image[k] for k in rel.key} if rel.key and image is not None else None)
         source = dict(base)
         source["row"] = row
-        value = encode_value(before=before, after=after, source=source, op=op, ts_ms=int(time.time() * 1000))
+        value = encode_value(before=before, after=after, source=source, op=op, ts_ms=self._now_ms)
         txn.pending.append(Entry(rel.stream_for(key_json), key_json, value))
         if len(txn.pending) >= TXN_CHUNK:
             self._flush(txn, txn.before, None, final=False)

@@ -237,6 +237,8 @@ def _timestamp2(fsp: int) -> _Reader:
     def read(buf: bytes, pos: int) -> tuple[Any, int]:
         seconds = int.from_bytes(buf[pos : pos + 4], "big")
         us = (int.from_bytes(buf[pos + 4 : pos + 4 + fsize], "big") // div) * mul if fsize else 0
+        if not seconds and not us:
+            return None, pos + 4 + fsize  # the zero timestamp, as the snapshot reads it
         return _EPOCH + dt.timedelta(seconds=seconds, microseconds=us), pos + 4 + fsize
 
     return read

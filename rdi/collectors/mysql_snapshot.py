@@ -18,11 +18,13 @@ import base64
 import decimal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import pymysql
 import pymysql.connections
+import pymysql.converters
 import pymysql.cursors
+from pymysql.constants import FIELD_TYPE
 
 from rdi.collectors.mysql_binlog import translate_errors
 from rdi.collectors.mysql_types import MySqlColumn, column_from_information_schema
@@ -176,12 +178,21 @@ def _master_status(cur: pymysql.cursors.Cursor) -> SnapshotPosition:
     return SnapshotPosition(str(row[0]), int(row[1]), str(row[4] if len(row) > 4 else "").replace("\n", ""))
 
 
+# Temporal columns stay ISO text in snapshot rows: the converters parse them with the C `fromisoformat`.
+_SNAPSHOT_DECODERS: Final = {
+    k: v
+    for k, v in pymysql.converters.conversions.items()
+    if k not in (FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIME)
+}
+
+
 def open_snapshot(args: dict[str, Any], mariadb: bool) -> tuple[pymysql.connections.Connection, SnapshotPosition]:
     """A session inside a consistent-snapshot transaction, and the binlog position that snapshot matches.
 
-    The caller closes the connection (ending the snapshot). Raises `RetryableError`/`FatalError`.
+    Temporal values of its rows are ISO text ("2024-01-01 10:00:00.5", "-838:59:59", "0000-00-00"). The caller
+    closes the connection (ending the snapshot). Raises `RetryableError`/`FatalError`.
     """
-    conn = connect(args)
+    conn = connect({**args, "conv": _SNAPSHOT_DECODERS})
     try:
         with translate_errors("cannot open a consistent snapshot"), conn.cursor() as cur:
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")

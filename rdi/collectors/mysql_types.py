@@ -272,13 +272,14 @@ def converter_for(
         return lambda v: _b64(_bit_int(v).to_bytes(width, "little"))
     if kind in ("date", "datetime", "timestamp"):
         fsp = column.fsp
+        parse = _parse_date if kind == "date" else _parse_datetime
         if kind == "timestamp":
-            convert: Converter = lambda v: _timestamp_iso(v, fsp)  # noqa: E731
+            encode: Converter = lambda v: _timestamp_iso(v, fsp)  # noqa: E731
         else:
-            convert = _date_days if kind == "date" else _datetime_ms if fsp <= 3 else _datetime_us
-        if column.nullable:  # a zero date (PyMySQL: text) of a nullable column is null, as in the binlog
-            return lambda v: None if isinstance(v, str) else convert(v)
-        return convert
+            encode = _date_days if kind == "date" else _datetime_ms if fsp <= 3 else _datetime_us
+        # A zero date (text that is no date) of a nullable column is null, as in the binlog; else the epoch.
+        zero = None if column.nullable else zero_value(column)
+        return lambda v: zero if (d := parse(v)) is None else encode(d)
     if kind == "time":
         return _time_us
     if kind == "year":
@@ -352,33 +353,53 @@ def _bit_int(value: Any) -> int:
     return int.from_bytes(value, "big")  # PyMySQL: the raw big-endian bytes
 
 
+def _parse_date(value: Any) -> Any:
+    """A ``date`` from either driver: the snapshot session reads temporal columns as ISO text (``fromisoformat``
+    is C code, PyMySQL's parsers are not); None for a zero or partly zero date."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _parse_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value
+
+
 def _date_days(value: Any) -> int:
-    if isinstance(value, str):  # PyMySQL hands back a zero date ('0000-00-00') as text
-        return 0
-    if isinstance(value, dt.datetime):
-        value = value.date()
     return (value - _EPOCH_DATE).days  # type: ignore[no-any-return]
 
 
 def _time_us(value: Any) -> int:
     if isinstance(value, dt.timedelta):
         return value // _US
+    if isinstance(value, str):  # "-838:59:59.000000"
+        sign = -1 if value.startswith("-") else 1
+        hours, minutes, seconds = value.lstrip("-").split(":")
+        whole, _, fraction = seconds.partition(".")
+        micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
+        return sign * (((int(hours) * 60 + int(minutes)) * 60 + int(whole)) * 1_000_000 + micros)
     if isinstance(value, dt.time):
         return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
     return 0
 
 
 def _datetime_ms(value: Any) -> int:
-    return 0 if isinstance(value, str) else (value - _EPOCH) // _MS
+    return (value - _EPOCH) // _MS  # type: ignore[no-any-return]
 
 
 def _datetime_us(value: Any) -> int:
-    return 0 if isinstance(value, str) else (value - _EPOCH) // _US
+    return (value - _EPOCH) // _US  # type: ignore[no-any-return]
 
 
 def _timestamp_iso(value: Any, fsp: int) -> str:
-    if isinstance(value, str):  # a zero timestamp
-        value = _EPOCH
     text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     if fsp:
         text += "." + f"{value.microsecond:06d}"[:fsp]

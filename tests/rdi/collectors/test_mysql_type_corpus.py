@@ -25,14 +25,16 @@ COLUMNS = """
     de0 decimal(30,0), fl float, db double, ch char(4), vc varchar(20), tx text, bn binary(4), vb varbinary(8),
     bl blob, en enum('x','y'), st set('a','b','c'), js json, da date, tm time(3), dt0 datetime, dt6 datetime(6),
     ts3 timestamp(3) NULL, ts0 timestamp NULL, yr year, bt bit(10), b1 bit(1), zd date NOT NULL, zdn date NULL,
-    nul int NULL, de3 decimal(20,5), de4 decimal(5,5), tm6 time(6), uyr year, ezs set('a','b') NOT NULL
+    nul int NULL, de3 decimal(20,5), de4 decimal(5,5), tm6 time(6), uyr year, ezs set('a','b') NOT NULL,
+    zts timestamp NOT NULL DEFAULT '0000-00-00 00:00:00', ztsn timestamp NULL, zdt datetime(3) NULL
 """
 VALUES = """
     1, true, -128, 255, -32768, 65535, -8388608, -2147483648, 4294967295, -9223372036854775808,
     18446744073709551615, -12.34, 123456789012345678901234567890, 1.1, 1.1, 'ab', 'héllo', 'long text',
     x'01000000', x'0100', x'00ff00', 'y', 'c,a', '{"a": 1}', '2024-02-03', '-838:59:59.000', '2024-01-01 10:00:00',
     '2024-01-01 10:00:00.123456', '2024-01-01 10:00:00.5', '2024-01-01 10:00:00', 2024, b'1000000001', b'1',
-    '0000-00-00', '0000-00-00', NULL, -123456789012.34567, 0.00001, '12:34:56.789012', 1901, ''
+    '0000-00-00', '0000-00-00', NULL, -123456789012.34567, 0.00001, '12:34:56.789012', 1901, '',
+    '0000-00-00 00:00:00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'
 """
 EXPECTED = {
     "t1": 1, "bo": 1, "ti": -128, "uti": 255, "si": -32768, "usi": 65535, "mi": -8388608, "i": -2147483648,
@@ -42,6 +44,7 @@ EXPECTED = {
     "tm": -3020399000000, "dt0": 1704103200000, "dt6": 1704103200123456, "ts3": "2024-01-01T10:00:00.500Z",
     "ts0": "2024-01-01T10:00:00Z", "yr": 2024, "bt": "AQI=", "b1": True, "zd": 0, "zdn": None, "nul": None,
     "de3": "-123456789012.34567", "de4": "0.00001", "tm6": 45296789012, "uyr": 1901, "ezs": "",
+    "zts": "1970-01-01T00:00:00Z", "ztsn": None, "zdt": None,
 }  # fmt: skip
 SCHEMA = {
     "id": ("int32", None), "t1": ("int16", None), "bo": ("int16", None), "ti": ("int16", None),
@@ -58,6 +61,8 @@ SCHEMA = {
     "zd": ("int32", "io.debezium.time.Date"), "zdn": ("int32", "io.debezium.time.Date"), "nul": ("int32", None),
     "de3": ("string", None), "de4": ("string", None), "tm6": ("int64", "io.debezium.time.MicroTime"),
     "uyr": ("int32", "io.debezium.time.Year"), "ezs": ("string", "io.debezium.data.EnumSet"),
+    "zts": ("string", "io.debezium.time.ZonedTimestamp"), "ztsn": ("string", "io.debezium.time.ZonedTimestamp"),
+    "zdt": ("int64", "io.debezium.time.Timestamp"),
 }  # fmt: skip
 
 

@@ -70,9 +70,12 @@ def test_temporal_values() -> None:
         convert(MySqlColumn("ts", "timestamp", fsp=0), moment),
         convert(MySqlColumn("d", "date", nullable=True), "0000-00-00"),
         convert(MySqlColumn("d", "date", nullable=False), "0000-00-00"),
+        convert(MySqlColumn("dt", "datetime", fsp=6), "2024-01-01 10:00:00.5"),
+        convert(MySqlColumn("t", "time", fsp=3), "-838:59:59.250"),
+        convert(MySqlColumn("ts", "timestamp", fsp=0, nullable=False), "0000-00-00 00:00:00"),
     ] == [
         19756, -3020399000000, 1704103200500, 1704103200500000, "2024-01-01T10:00:00.500Z", "2024-01-01T10:00:00Z",
-        None, 0,
+        None, 0, 1704103200500000, -3020399250000, "1970-01-01T00:00:00Z",
     ]  # fmt: skip
 
 
