@@ -10,7 +10,8 @@ import pytest
 import rdi
 
 PUBLIC = ["rdi", "rdi.config", "rdi.errors", "rdi.events", "rdi.expressions", "rdi.transforms",
-          "rdi.writers.redis", "rdi.jobs", "rdi.keys", "rdi.scaffold", "rdi.metrics", "rdi.processor", "rdi.runtime"]  # fmt: skip
+          "rdi.writers.redis", "rdi.jobs", "rdi.keys", "rdi.scaffold", "rdi.metrics", "rdi.processor",
+          "rdi.runtime"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -9,10 +9,12 @@ import threading
 from types import FrameType
 
 import psycopg
+import pymysql
 import redis
 
+from rdi.collectors.mysql import MySqlCollector
 from rdi.collectors.postgres import PostgresCollector
-from rdi.collectors.settings import PgCollectorSettings
+from rdi.collectors.settings import MySqlCollectorSettings, PgCollectorSettings
 from rdi.config import Pipeline
 from rdi.errors import ConfigError, FatalError, RdiError, RetryableError
 
@@ -26,10 +28,14 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = pipeline.config.sources[source]
     kind = getattr(config.connection, "type", None)
+    settings: PgCollectorSettings | MySqlCollectorSettings
     try:
-        if kind != "postgresql":
+        if kind == "postgresql":
+            settings = PgCollectorSettings.from_source(source, config)
+        elif kind in ("mysql", "mariadb"):
+            settings = MySqlCollectorSettings.from_source(source, config)
+        else:
             raise ConfigError(f"sources.{source}.connection.type: no native collector for `{kind}` yet")
-        settings = PgCollectorSettings.from_source(source, config)
     except ConfigError as exc:
         for issue in exc.issues:
             print(str(issue).lstrip(": "), file=sys.stderr)
@@ -47,10 +53,19 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str) -> int:
     try:
         while not stop.is_set():
             try:
-                PostgresCollector(settings, client, stop=stop).run()
+                if isinstance(settings, PgCollectorSettings):
+                    PostgresCollector(settings, client, stop=stop).run()
+                else:
+                    MySqlCollector(settings, client, stop=stop).run()
                 return 0
-            except (RetryableError, psycopg.OperationalError, redis.ConnectionError, redis.TimeoutError) as exc:
-                # Safe to start over: positions live in the RDI DB, and PostgreSQL resends unconfirmed work.
+            except (
+                RetryableError,
+                psycopg.OperationalError,
+                pymysql.OperationalError,
+                redis.ConnectionError,
+                redis.TimeoutError,
+            ) as exc:
+                # Safe to start over: positions live in the RDI DB, and the source resends unstaged work.
                 log.warning(
                     "%s; starting over in %.0f s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, delay
                 )

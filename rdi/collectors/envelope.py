@@ -3,7 +3,9 @@
 Pure; shared by the collectors. Key and value are compact JSON (orjson) with Debezium's field order
 (cdc-notes §1.1–1.3): the value is ``before, after, source, transaction (null), op, ts_ms, ts_us, ts_ns``;
 a PostgreSQL ``source`` block is ``version, connector, name, ts_ms, snapshot, db, sequence, ts_us, ts_ns,
-schema, table, txId, lsn, xmin``. A keyless record's key is the sink's ``null.key`` text ``default``.
+schema, table, txId, lsn, xmin``; a MySQL one ``version, connector, name, ts_ms, snapshot, db, sequence, ts_us,
+ts_ns, table, server_id, gtid, file, pos, row, thread, query``. A keyless record's key is the sink's ``null.key``
+text ``default``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from typing import Any, Final, Literal, TypeAlias
 
 import orjson
 
-__all__ = ["CONNECTOR_VERSION", "NULL_KEY", "SnapshotFlag", "encode_key", "encode_value", "pg_sequence", "pg_source"]
+__all__ = [
+    "CONNECTOR_VERSION",
+    "NULL_KEY",
+    "SnapshotFlag",
+    "encode_key",
+    "encode_value",
+    "mysql_source",
+    "pg_sequence",
+    "pg_source",
+]
 
 CONNECTOR_VERSION: Final = "rdi-0.1.0"
 """``source.version`` of the events rdi's collectors write (Debezium writes its own version there)."""
@@ -114,3 +125,45 @@ def pg_sequence(last_commit_lsn: int | None, lsn: int | None) -> str:
     first = "null" if last_commit_lsn is None else f'"{last_commit_lsn}"'
     second = "null" if lsn is None else f'"{lsn}"'
     return f"[{first},{second}]"
+
+
+def mysql_source(
+    *,
+    server_name: str,
+    db: str,
+    table: str,
+    ts_ms: int,
+    snapshot: SnapshotFlag = "false",
+    server_id: int = 0,
+    gtid: str | None = None,
+    file: str = "",
+    pos: int = 0,
+    row: int = 0,
+    version: str = CONNECTOR_VERSION,
+) -> dict[str, Any]:
+    """A MySQL ``source`` block (``io.debezium.connector.mysql.Source``; RDI runs MariaDB with the MySQL
+    connector, so ``connector`` is ``mysql`` for both) as a fresh dict.
+
+    ``ts_ms`` is the binlog event's time (one-second resolution), the snapshot's read time for ``r`` events;
+    ``file``/``pos`` the binlog coordinates of the rows event, ``row`` the row's index in it; ``gtid`` the
+    transaction's GTID (None in a snapshot). ``sequence``, ``thread`` and ``query`` are null.
+    """
+    return {
+        "version": version,
+        "connector": "mysql",
+        "name": server_name,
+        "ts_ms": ts_ms,
+        "snapshot": snapshot,
+        "db": db,
+        "sequence": None,
+        "ts_us": ts_ms * 1000,
+        "ts_ns": ts_ms * 1_000_000,
+        "table": table,
+        "server_id": server_id,
+        "gtid": gtid,
+        "file": file,
+        "pos": pos,
+        "row": row,
+        "thread": None,
+        "query": None,
+    }

@@ -9,17 +9,30 @@ at once, from `snapshot.max.threads`, default 1).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from rdi.config.sources import Source, SqlSourceConnection, TableSpec
 from rdi.errors import ConfigError, ConfigIssue
 
-__all__ = ["PgCollectorSettings", "PublicationMode", "SnapshotMode", "TableSelection"]
+__all__ = [
+    "BigintUnsignedMode",
+    "DecimalMode",
+    "MySqlCollectorSettings",
+    "MySqlFlavor",
+    "PgCollectorSettings",
+    "PublicationMode",
+    "SnapshotMode",
+    "TableSelection",
+]
 
 PublicationMode: TypeAlias = Literal["all_tables", "filtered", "disabled"]
 SnapshotMode: TypeAlias = Literal["initial", "never", "initial_only", "no_data", "always"]
+MySqlFlavor: TypeAlias = Literal["mysql", "mariadb"]
+DecimalMode: TypeAlias = Literal["string", "precise", "double"]
+BigintUnsignedMode: TypeAlias = Literal["precise", "long"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +141,110 @@ class PgCollectorSettings:
 
     def partitions_of(self, schema: str, table: str) -> int:
         return self.table_partitions.get(f"{schema}.{table}", self.partitions)
+
+
+@dataclass(frozen=True, slots=True)
+class MySqlCollectorSettings:
+    """A MySQL or MariaDB source (`connection.type: mysql | mariadb`).
+
+    Databases captured: `databases`, else `schemas`, else `connection.database`, else every non-system database.
+    Debezium properties read from `advanced.source`: `topic.prefix`, `database.server.id` (default: a stable
+    number in 5400–6399 derived from the server name, like Debezium's random default but the same on every start),
+    `snapshot.mode`, `decimal.handling.mode` (RDI: `string`), `bigint.unsigned.handling.mode` (rdi default
+    `precise`: the exact value as a JSON number; Debezium's `long` wraps values above 2^63−1 to negative),
+    `heartbeat.interval.ms`, `connect.timeout.ms`; rdi's `rdi.snapshot.chunk.size` and `rdi.partitions[.<db>.<table>]`.
+    """
+
+    source: str
+    flavor: MySqlFlavor
+    server_name: str
+    host: str
+    port: int
+    user: str | None
+    password: str | None = field(repr=False)
+    databases: tuple[str, ...] | None
+    tables: tuple[TableSelection, ...] | None
+    server_id: int = 5400
+    snapshot_mode: SnapshotMode = "initial"
+    decimal_mode: DecimalMode = "string"
+    bigint_unsigned_mode: BigintUnsignedMode = "precise"
+    heartbeat_interval_ms: int = 0
+    connect_timeout_s: float = 30.0
+    chunk_size: int = 10_000
+    partitions: int = 1
+    table_partitions: Mapping[str, int] = field(default_factory=dict)
+    memory_limit_mb: int = 0
+    memory_threshold_pct: int = 85
+
+    @classmethod
+    def from_source(cls, name: str, source: Source) -> MySqlCollectorSettings:
+        """Raises ``ConfigError`` (field paths under `sources.<name>`) for a source this collector can't run."""
+        conn = source.connection
+        if not isinstance(conn, SqlSourceConnection) or conn.type not in ("mysql", "mariadb"):
+            kind = getattr(conn, "type", None)
+            raise _issue(name, "connection.type", f"the MySQL collector needs `mysql` or `mariadb`, got `{kind}`")
+        adv = dict((source.advanced.source if source.advanced and source.advanced.source else {}) or {})
+        sink = dict((source.advanced.sink if source.advanced and source.advanced.sink else {}) or {})
+
+        def number(props: Mapping[str, object], key: str, default: int, section: str) -> int:
+            value = props.get(key, default)
+            try:
+                return int(str(value))
+            except ValueError:
+                raise _issue(name, f"advanced.{section}.{key}", f"expected an integer, got {value!r}") from None
+
+        def choice(key: str, default: str, allowed: tuple[str, ...]) -> str:
+            value = str(adv.get(key, default))
+            if value not in allowed:
+                raise _issue(name, f"advanced.source.{key}", f"'{value}' is not one of {', '.join(allowed)}")
+            return value
+
+        server_name = str(adv.get("topic.prefix", name))
+        snapshot = choice("snapshot.mode", "initial", ("initial", "never", "initial_only", "no_data", "always"))
+        databases = source.databases or source.schemas or ([conn.database] if conn.database else None)
+        prefix = "rdi.partitions."
+        table_partitions = {k[len(prefix) :]: number(adv, k, 1, "source") for k in adv if k.startswith(prefix)}
+        tables = tuple(_selection(t, spec) for t, spec in source.tables.items()) if source.tables else None
+        server_id = number(adv, "database.server.id", 5400 + zlib.crc32(server_name.encode()) % 1000, "source")
+        if not 0 < server_id < 2**32:
+            message = f"must be between 1 and 4294967295, got {server_id}"
+            raise _issue(name, "advanced.source.database.server.id", message)
+        return cls(
+            source=name,
+            flavor=conn.type,
+            server_name=server_name,
+            host=conn.host,
+            port=int(conn.port),
+            user=conn.user,
+            password=conn.password.get_secret_value() if conn.password else None,
+            databases=tuple(databases) if databases else None,
+            tables=tables,
+            server_id=server_id,
+            snapshot_mode=snapshot,  # type: ignore[arg-type]
+            decimal_mode=choice("decimal.handling.mode", "string", ("string", "precise", "double")),  # type: ignore[arg-type]
+            bigint_unsigned_mode=choice("bigint.unsigned.handling.mode", "precise", ("precise", "long")),  # type: ignore[arg-type]
+            heartbeat_interval_ms=number(adv, "heartbeat.interval.ms", 0, "source"),
+            connect_timeout_s=number(adv, "connect.timeout.ms", 30_000, "source") / 1000,
+            chunk_size=max(1, number(adv, "rdi.snapshot.chunk.size", 10_000, "source")),
+            partitions=max(1, number(adv, "rdi.partitions", 1, "source")),
+            table_partitions=table_partitions,
+            memory_limit_mb=number(sink, "redis.memory.limit.mb", 0, "sink"),
+            memory_threshold_pct=number(sink, "redis.memory.threshold.percentage", 85, "sink"),
+        )
+
+    def connect_args(self) -> dict[str, Any]:
+        """`pymysql.connect` keyword arguments (no database selected; every query names its tables)."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user or "",
+            "password": self.password or "",
+            "connect_timeout": self.connect_timeout_s,
+            "charset": "utf8mb4",
+        }
+
+    def partitions_of(self, database: str, table: str) -> int:
+        return self.table_partitions.get(f"{database}.{table}", self.partitions)
 
 
 def _selection(name: str, spec: TableSpec | None) -> TableSelection:

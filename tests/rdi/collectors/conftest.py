@@ -12,6 +12,7 @@ from psycopg import sql
 
 from rdi.collectors.pg_replication import drop_slot
 
+from ._mysql_pipeline import execute
 from ._pg_pipeline import Running
 from ._scratch import Scratch
 
@@ -44,3 +45,14 @@ def running(tmp_path: Path, pg_dsn: str, redis_url: str) -> Iterator[Callable[..
     yield make
     for r in made:
         r.__exit__()
+
+
+@pytest.fixture
+def mysql_db(mysql_url: str) -> Iterator[str]:
+    """A fresh MariaDB database for one test (dropped after it): its name."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    execute(mysql_url, f"CREATE DATABASE `{name}`")
+    try:
+        yield name
+    finally:
+        execute(mysql_url, f"DROP DATABASE IF EXISTS `{name}`")
