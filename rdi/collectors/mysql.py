@@ -79,6 +79,8 @@ from rdi.collectors.mysql_types import (
 from rdi.collectors.settings import MySqlCollectorSettings, TableSelection
 from rdi.collectors.staging import Checkpoint, Entry, StagingWriter
 from rdi.errors import FatalError, RetryableError
+from rdi.events.types import ColumnType
+from rdi.stream_schema import publish_types
 
 __all__ = ["MySqlCollector"]
 
@@ -178,7 +180,7 @@ class MySqlCollector:
         self.mariadb = settings.flavor == "mariadb"
         self.tables: dict[tuple[str, str], TableInfo] = {}
         self.relations: dict[int, _Relation | None] = {}
-        self.published: dict[str, dict[str, bytes]] = {}
+        self.published: dict[str, dict[str, ColumnType]] = {}
         self.domain: int | None = None
         self.events_read = 0
         self._now_ms = 0
@@ -290,16 +292,12 @@ class MySqlCollector:
 
     def _publish_schema(self, rel: _Relation) -> None:
         """``rdi:schema:<stream>``: column → ``{"type", "name", "scale"}``, replaced whole when it changed."""
-        mapping = {c.name: orjson.dumps(schema_entry(c, self.settings.decimal_mode)) for c in rel.columns}
+        types = {c.name: ColumnType(**schema_entry(c, self.settings.decimal_mode)) for c in rel.columns}
         for stream in rel.streams:
-            if self.published.get(stream) == mapping:
+            if self.published.get(stream) == types:
                 continue
-            pipe = self.rdi.pipeline(transaction=True)
-            pipe.delete(keys.stream_schema(stream))
-            if mapping:
-                pipe.hset(keys.stream_schema(stream), mapping=mapping)  # type: ignore[arg-type]
-            pipe.execute()
-            self.published[stream] = mapping
+            publish_types(self.rdi, stream, types)
+            self.published[stream] = types
 
     def _on_table_map(self, ev: TableMapEvent) -> None:
         if ev.table_id in self.relations:
