@@ -145,9 +145,30 @@ def _row(image: Any, side: str) -> Row | None:
     raise BadRecordError(f"event `{side}` is not a JSON object; got {_kind(image)}")
 
 
+_RELEVANT: dict[int, tuple[Mapping[str, ColumnType], Mapping[str, ColumnType]]] = {}
+
+
+def _relevant(types: Mapping[str, ColumnType] | None) -> Mapping[str, ColumnType]:
+    """The columns of ``types`` whose values normalisation changes — usually a few of a table's columns.
+
+    Cached per ``types`` object (a processor passes the same mapping for every event of a stream), so the
+    per-row loop skips the plain columns.
+    """
+    if not types:
+        return {}
+    hit = _RELEVANT.get(id(types))
+    if hit is not None and hit[0] is types:
+        return hit[1]
+    relevant = {col: ctype for col, ctype in types.items() if _needs_conversion(ctype)}
+    if len(_RELEVANT) >= 256:
+        _RELEVANT.clear()
+    _RELEVANT[id(types)] = (types, relevant)
+    return relevant
+
+
 def _row_types(schema: Any, types: Mapping[str, ColumnType] | None) -> Mapping[str, ColumnType]:
     if type(schema) is not dict:
-        return types or {}
+        return _relevant(types)
     found: dict[str, ColumnType] = {}
     for field in schema.get("fields") or ():
         if isinstance(field, dict) and field.get("field") in _ROW_FIELDS:
@@ -165,7 +186,7 @@ def _decode_key(key: bytes | str | None, types: Mapping[str, ColumnType] | None)
     schema, parsed = _unwrap(key, "key")
     if parsed is None:
         return None
-    key_types: Mapping[str, ColumnType] = types or {}
+    key_types: Mapping[str, ColumnType] = _relevant(types)
     if type(schema) is dict:
         key_types = {**key_types, **{c: t for c, t in column_types(schema).items() if _needs_conversion(t)}}
     return _normalise_in_place(parsed, key_types, None) if key_types else parsed
