@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import redis
+from hiredis import pack_command
 
 __all__ = [
     "RESULTS_DIR",
@@ -35,9 +36,12 @@ __all__ = [
     "ceiling_python_pipeline",
     "ceiling_raw_socket",
     "ceiling_redis_cli",
+    "encode_commands",
     "encode_xadds",
     "max_rss_mb",
     "run_metadata",
+    "send_raw_socket",
+    "send_redis_cli",
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
@@ -197,3 +201,75 @@ def ceiling_python_pipeline(url: str, stream: str, entries: Sequence[KV], nbytes
     if staged != len(entries):
         raise RuntimeError(f"pipeline staged {staged} of {len(entries)} entries")
     return Rate.of(len(entries), nbytes, elapsed, client=f"redis-py pipeline, {batch} XADD per round trip")
+
+
+# ---- generic bulk senders (any command shape) ----------------------------------------------------------------
+
+
+def encode_commands(commands: Iterable[Sequence[Any]], out: bytearray | None = None) -> bytearray:
+    """RESP of ``commands`` (each a sequence of str/bytes/int arguments), concatenated onto ``out``.
+
+    Packed by hiredis's ``pack_command``: the packer the ingest output uses.
+    """
+    buffer = bytearray() if out is None else out
+    for command in commands:
+        buffer += pack_command(tuple(command))
+    return buffer
+
+
+def send_redis_cli(url: str, resp: bytes | bytearray) -> tuple[float, str]:
+    """``redis-cli --pipe`` sending ``resp`` (from a file in the page cache) to the db of ``url``.
+
+    Returns the wall seconds and redis-cli's summary line; raises ``RuntimeError`` when redis-cli is missing or
+    reports errors.
+    """
+    exe = shutil.which("redis-cli")
+    if exe is None:
+        raise RuntimeError("redis-cli is not installed")
+    host, port, db = _address(url)
+    with tempfile.NamedTemporaryFile(prefix="rdi-bench-", suffix=".resp") as f:
+        f.write(resp)
+        f.flush()
+        with open(f.name, "rb") as stdin:
+            start = time.perf_counter()
+            done = subprocess.run([exe, "-h", host, "-p", str(port), "-n", str(db), "--pipe"], stdin=stdin,
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+            elapsed = time.perf_counter() - start
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip()
+    if done.returncode != 0 or "errors: 0" not in last:
+        raise RuntimeError(f"redis-cli --pipe failed: {last}")
+    return elapsed, last
+
+
+def send_raw_socket(url: str, resp: bytes | bytearray, crlfs: int) -> float:
+    """One ``sendall`` of ``resp`` to the db of ``url`` over a raw socket; a reader thread waits for ``crlfs``
+    reply line ends (an integer reply such as HSET's has one, a bulk string such as XADD's two). Returns the wall
+    seconds; the caller checks the result in Redis (a missing reply ends the wait after 120 s of silence)."""
+    host, port, db = _address(url)
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(b"*2\r\n$6\r\nSELECT\r\n" + _bulk(str(db).encode()))
+    if not sock.recv(64).startswith(b"+OK"):
+        raise RuntimeError("SELECT failed")
+    sock.settimeout(120)
+
+    def reader() -> None:
+        seen, last = 0, b""
+        while seen < crlfs:
+            try:
+                chunk = sock.recv(1 << 20)
+            except TimeoutError:
+                return
+            if not chunk:
+                return
+            seen += chunk.count(b"\r\n") + (1 if last == b"\r" and chunk[:1] == b"\n" else 0)
+            last = chunk[-1:]
+
+    thread = threading.Thread(target=reader, daemon=True)
+    start = time.perf_counter()
+    thread.start()
+    sock.sendall(memoryview(resp))
+    thread.join()
+    elapsed = time.perf_counter() - start
+    sock.close()
+    return elapsed
