@@ -85,7 +85,7 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
         raise _fail(f"the RDI DB refused the login ({exc}); check the user and password of RDI_DB_URL") from None
     except redis.RedisError as exc:
         raise _fail(f"cannot reach the RDI DB at {_safe_url(settings.rdi_url)}: {exc}") from None
-    monitor = StreamMonitor(rdi_client, settings.group, metrics)
+    monitor = StreamMonitor(rdi_client, settings.group, metrics, pattern=processors.effective_stream_pattern)
     monitor.start()
 
     def observed(batch: ProcessedBatch, write_ms: float, ack_ms: float) -> None:
@@ -98,8 +98,10 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
         source=StagingSource(
             settings.rdi_url,
             settings.group,
+            pattern=processors.effective_stream_pattern,
             read_batch_size=processors.effective_read_batch_size,
-            read_batch_timeout_ms=processors.read_batch_timeout_ms,
+            read_batch_timeout_ms=processors.effective_read_batch_timeout_ms,
+            discovery_interval_s=processors.effective_discovery_interval_ms / 1000.0,
             partitions=settings.partitions,
         ),
         processing=BatchProcessing(Processor(pipeline), StreamTypes(rdi_client), targets),

@@ -136,6 +136,26 @@ class Processors(Closed):
         return a.batch_size if a and a.batch_size is not None else self.read_batch_size
 
     @property
+    def effective_read_batch_timeout_ms(self) -> int:
+        """`advanced.source.batch.timeout.ms` when written in the file, else `read_batch_timeout_ms`."""
+        a = self.advanced.source if self.advanced else None
+        return a.batch_timeout_ms if a and "batch_timeout_ms" in a.model_fields_set else self.read_batch_timeout_ms
+
+    @property
+    def effective_discovery_interval_ms(self) -> int:
+        """`advanced.source.discovery.interval.ms` when written, else `idle_streams_check_interval_ms`."""
+        a = self.advanced.source if self.advanced else None
+        if a and "discovery_interval_ms" in a.model_fields_set:
+            return a.discovery_interval_ms
+        return self.idle_streams_check_interval_ms
+
+    @property
+    def effective_stream_pattern(self) -> str:
+        """`advanced.source.stream.name.pattern` (default `data:*`): the staging streams the processor reads."""
+        a = self.advanced.source if self.advanced else None
+        return a.stream_name_pattern if a else "data:*"
+
+    @property
     def effective_write_batch_size(self) -> int:
         """`advanced.target.batch.size` when set, else `write_batch_size`."""
         a = self.advanced.target if self.advanced else None

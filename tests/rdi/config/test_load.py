@@ -89,6 +89,19 @@ def test_advanced_aliases_win_over_processor_settings() -> None:
     )
 
 
+def test_source_timing_and_pattern_take_the_advanced_keys_only_when_written() -> None:
+    plain = load_config_text(CONFIG + "processors:\n  read_batch_timeout_ms: 30\n", env={}).processors
+    text = CONFIG + (
+        "processors:\n  read_batch_timeout_ms: 30\n  idle_streams_check_interval_ms: 500\n"
+        "  advanced:\n    source: {batch.timeout.ms: 7, discovery.interval.ms: 250, stream.name.pattern: 'data:{x}*'}\n"
+    )
+    tuned = load_config_text(text, env={}).processors
+    assert [
+        (p.effective_read_batch_timeout_ms, p.effective_discovery_interval_ms, p.effective_stream_pattern)
+        for p in (plain, tuned)
+    ] == [(30, 1000, "data:*"), (7, 250, "data:{x}*")]
+
+
 def test_single_form_add_field_is_read_as_a_one_item_fields_list() -> None:
     text = "source: {table: t}\ntransform:\n  - uses: add_field\n"
     text += "    with: {field: a, language: jmespath, expression: b}\n"
