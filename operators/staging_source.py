@@ -33,6 +33,7 @@ from redis.retry import Retry
 from typing_extensions import override
 
 from rdi import keys
+from rdi.connections import send_raw
 from rdi.errors import FatalError
 from rdi.processor import EntryFields, StreamBatch
 
@@ -85,19 +86,29 @@ def _bucket(key: bytes, partitions: int) -> int:
 
 
 def _entries(reply: Any) -> list[_Entry]:
-    """The entries of a one-stream ``XREADGROUP`` reply, in RESP2 or RESP3 shape."""
+    """The entries of a raw one-stream ``XREADGROUP`` reply: ``[[stream, entries]]`` (RESP2) or
+    ``{stream: entries}`` (RESP3), each entry ``[id, [field, value, …]]``."""
     if not reply:
         return []
     per_stream: Iterable[Any] = reply.values() if isinstance(reply, dict) else (item[1] for item in reply)
     entries: list[_Entry] = []
-    for chunk in per_stream:
-        # RESP3 wraps a stream's entry list in one more list.
-        rows = chunk[0] if chunk and isinstance(chunk[0], list) else chunk
+    for rows in per_stream:
         for entry_id, fields in rows or ():
             # A pending entry deleted from the stream comes back without fields; it is handed on as such so the
             # output dead-letters and acknowledges it instead of leaving it pending forever.
-            entries.append((entry_id, fields or {}))
+            entries.append((entry_id, _fields(fields)))
     return entries
+
+
+def _fields(flat: Any) -> dict[bytes, bytes]:
+    """An entry's fields from the raw reply: ``[f1, v1, f2, v2, …]`` (RESP2), a map (RESP3) or nil."""
+    if not flat:
+        return {}
+    if isinstance(flat, dict):
+        return flat
+    if len(flat) == 4:  # the staging format: key and value
+        return {flat[0]: flat[1], flat[2]: flat[3]}
+    return dict(zip(flat[::2], flat[1::2], strict=False))
 
 
 def _refused(exc: redis.RedisError) -> FatalError:
@@ -171,11 +182,13 @@ class _StagingPartition(StatefulSourcePartition[StreamBatch, None]):
         streams = list(self._streams.values())
         if not streams:
             return []
-        pipe = self._client.pipeline(transaction=False)
-        for stream in streams:
-            pipe.xreadgroup(self._group, stream.consumer, {stream.key: stream.cursor}, count=self._count)
+        group, count = self._group, self._count
+        commands = [
+            ("XREADGROUP", "GROUP", group, stream.consumer, "COUNT", count, "STREAMS", stream.key, stream.cursor)
+            for stream in streams
+        ]
         started = time.perf_counter()
-        replies: Sequence[Any] = pipe.execute(raise_on_error=False)
+        replies: Sequence[Any] = send_raw(self._client, commands)
         read_ms = (time.perf_counter() - started) * 1000.0
         read_at = time.time()
         batches: list[StreamBatch] = []

@@ -37,7 +37,6 @@ from typing import Any, Final, Literal, TypeAlias
 
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from hiredis import pack_command
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
@@ -53,6 +52,7 @@ from rdi.connections import (
     TargetConnections,
     classify_reply,
     reply_text,
+    send_raw,
     translate_error,
 )
 from rdi.errors import FatalError, RetryableError
@@ -155,35 +155,6 @@ def _groups(ops: list[_Op], max_entries: int) -> list[list[_Op]]:
     if current:
         groups.append(current)
     return groups
-
-
-_pack: Final[Callable[[Any], bytes]] = pack_command
-
-
-def _send_raw(client: redis.Redis, commands: Sequence[Command]) -> list[Any]:
-    """Sends ``commands`` on one connection in one write and reads every reply (error replies as values).
-
-    The hot path of the output for a single server: hiredis packs each command (redis-py's own pipeline costs
-    about twice as much per command, in Python), and replies are read undecoded without response callbacks.
-    """
-    pool = client.connection_pool
-    conn = pool.get_connection()
-    try:
-        conn.send_packed_command([b"".join(map(_pack, commands))], check_health=False)  # type: ignore[no-untyped-call]
-        replies: list[Any] = []
-        append = replies.append
-        read = conn.read_response
-        for _ in range(len(commands)):
-            try:
-                append(read(disable_decoding=True))
-            except redis.ResponseError as exc:
-                append(exc)
-        return replies
-    except BaseException:
-        conn.disconnect()  # type: ignore[no-untyped-call]  # a half-read connection must not be reused
-        raise
-    finally:
-        pool.release(conn)
 
 
 def _command_name(command: Command) -> str:
@@ -292,7 +263,7 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
             commands = [op[2] for op in ops]
             if wait:
                 commands.append(Command("WAIT", "1", str(self._settings.wait_timeout_ms)))
-            replies = _send_raw(client, commands)
+            replies = send_raw(client, commands)
         else:
             pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
             for _, _, command in ops:
