@@ -77,7 +77,7 @@ from rdi.collectors.mysql_types import (
     zero_value,
 )
 from rdi.collectors.settings import MySqlCollectorSettings, TableSelection
-from rdi.collectors.staging import Checkpoint, Entry, StagingWriter
+from rdi.collectors.staging import Checkpoint, Entry, StagingStopped, StagingWriter, stoppable_sleep
 from rdi.errors import FatalError, RetryableError
 from rdi.events.types import ColumnType
 from rdi.stream_schema import publish_types
@@ -171,7 +171,7 @@ class MySqlCollector:
             rdi,
             memory_limit_mb=settings.memory_limit_mb,
             memory_threshold_pct=settings.memory_threshold_pct,
-            sleep=self._pause,
+            sleep=stoppable_sleep(self.stop),
         )
         self.args = settings.connect_args()
         self.address = f"{settings.host}:{settings.port}"
@@ -185,19 +185,12 @@ class MySqlCollector:
         self.events_read = 0
         self._now_ms = 0
 
-    def _pause(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if self.stop.is_set():
-                raise _Stopped
-            time.sleep(min(left, 1.0))
-
     # ---- entry point ------------------------------------------------------------------------------
 
     def run(self) -> None:
         try:
             self._run()
-        except _Stopped:
+        except StagingStopped:
             log.info("stopped while waiting for the RDI database")
 
     def _run(self) -> None:
@@ -676,7 +669,3 @@ def _is_commit_or_ddl(ev: QueryEvent) -> bool:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-class _Stopped(Exception):
-    """Raised inside a backoff pause once the collector is asked to stop."""

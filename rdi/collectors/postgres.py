@@ -45,7 +45,7 @@ from rdi.collectors.pg_replication import ReplicationConnection, drop_slot, ensu
 from rdi.collectors.pg_snapshot import estimate_rows, open_snapshot_session, read_chunk
 from rdi.collectors.pg_types import PgColumn, TypeInfo, column_type_for, converter_for, placeholder_for
 from rdi.collectors.settings import PgCollectorSettings, TableSelection
-from rdi.collectors.staging import Checkpoint, Entry, StagingWriter
+from rdi.collectors.staging import Checkpoint, Entry, StagingStopped, StagingWriter, stoppable_sleep
 from rdi.events.types import ColumnType
 from rdi.stream_schema import publish_types
 
@@ -102,7 +102,7 @@ class PostgresCollector:
             rdi,
             memory_limit_mb=settings.memory_limit_mb,
             memory_threshold_pct=settings.memory_threshold_pct,
-            sleep=self._pause,
+            sleep=stoppable_sleep(self.stop),
         )
         self.dsn = settings.dsn()  # the text formats converters parse are applied by each session opener
         self.offset_field = keys.offset_field(settings.server_name)
@@ -112,21 +112,12 @@ class PostgresCollector:
         self.relations: dict[int, _Relation | None] = {}
         self.last_commit_lsn: int | None = None
 
-    def _pause(self, seconds: float) -> None:
-        """The staging writer's backoff (RDI DB full or unreachable), on the stager's thread; the streaming
-        thread keeps the walsender alive meanwhile (``PipelinedStager`` keepalive)."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if self.stop.is_set():
-                raise _Stopped  # nothing of the pending write is staged or confirmed: safe to leave
-            time.sleep(min(left, 1.0))
-
     # ---- entry point ------------------------------------------------------------------------------
 
     def run(self) -> None:
         try:
             self._run()
-        except _Stopped:
+        except StagingStopped:
             log.info("stopped while waiting for the RDI database")
 
     def _run(self) -> None:
@@ -560,10 +551,6 @@ class PostgresCollector:
         key_json = encode_key(key) if op != "t" else NULL_KEY
         value = encode_value(before=before, after=after, source=source, op=op, ts_ms=now)
         txn.pending.append(Entry(rel.stream_for(key_json), key_json, value))
-
-
-class _Stopped(Exception):
-    """Raised inside a backoff pause once the collector is asked to stop."""
 
 
 def _skip(text: str) -> Any:  # a column the config does not select

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rdi import keys
 from rdi.errors import FatalError, RetryableError
 
-__all__ = ["POSITION_SUFFIX", "STAGE_SCRIPT", "Checkpoint", "Entry", "StagingWriter"]
+__all__ = [
+    "POSITION_SUFFIX",
+    "STAGE_SCRIPT",
+    "Checkpoint",
+    "Entry",
+    "StagingStopped",
+    "StagingWriter",
+    "stoppable_sleep",
+]
 
 _T = TypeVar("_T")
 
@@ -332,3 +341,22 @@ def _text(value: str | bytes) -> str:
 
 def _bytes(value: str | bytes) -> bytes:
     return value.encode() if isinstance(value, str) else value
+
+
+class StagingStopped(Exception):
+    """Raised inside a staging backoff pause once the collector is asked to stop; nothing of the pending write
+    is staged or confirmed, so leaving is safe."""
+
+
+def stoppable_sleep(stop: threading.Event) -> Callable[[float], None]:
+    """A ``sleep`` for :class:`StagingWriter` that wakes at least every second and raises
+    :class:`StagingStopped` once ``stop`` is set (a collector waiting on a full or unreachable RDI DB)."""
+
+    def pause(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.is_set():
+                raise StagingStopped
+            time.sleep(min(left, 1.0))
+
+    return pause
