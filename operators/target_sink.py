@@ -258,23 +258,20 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
     def _send(self, client: RedisClient, ops: list[_Op]) -> tuple[list[Any], int | None]:
         """The replies to ``ops`` (errors as values) and, with ``wait_enabled``, how many replicas acknowledged."""
         wait = self._settings.wait_enabled
-        single = not isinstance(client, RedisCluster)
-        if not isinstance(client, RedisCluster):
-            commands = [op[2] for op in ops]
-            if wait:
-                commands.append(Command("WAIT", "1", str(self._settings.wait_timeout_ms)))
-            replies = send_raw(client, commands)
-        else:
+        if isinstance(client, RedisCluster):
             pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
             for _, _, command in ops:
                 pipe.execute_command(*command)
-            replies = pipe.execute(raise_on_error=False)
+            replies: list[Any] = pipe.execute(raise_on_error=False)
+            return replies, self._wait(client) if wait else None
+        commands = [op[2] for op in ops]
+        if wait:  # on a single server, WAIT ends the same pipeline
+            commands.append(Command("WAIT", "1", str(self._settings.wait_timeout_ms)))
+        replies = send_raw(client, commands)
         if not wait:
             return replies, None
-        if single:
-            acks = replies.pop()
-            return replies, acks if isinstance(acks, int) else 0
-        return replies, self._wait(client)
+        acks = replies.pop()
+        return replies, acks if isinstance(acks, int) else 0
 
     def _wait(self, client: RedisClient) -> int:
         """``WAIT 1 <timeout>`` on the connection(s) that wrote: the fewest replicas that acknowledged."""

@@ -108,8 +108,6 @@ class ProcessedBatch:
     read_at: float
     read_ms: float
     transform_ms: float
-    oldest_ms: int | None = None
-    """Smallest ``ts_ms`` (source commit time) among the batch's events, for the latency metric."""
 
     def reject(self, index: int, reason: str) -> Rejected:
         """Turn entry ``index`` (whose writes failed) into a rejection, correcting the counts."""
@@ -150,7 +148,6 @@ class Processor:
         self.router = JobRouter(pipeline.jobs, write_defaults(processors))
         self.placeholder = placeholder
         self.error_handling: Literal["dlq", "ignore"] = processors.effective_error_handling
-        self.default_connection = "target"
 
     def process(
         self,
@@ -166,7 +163,6 @@ class Processor:
         counts = BatchCounts(incoming=len(batch.entries))
         ops: dict[int, str] = {}
         jobs: dict[int, str] = {}
-        oldest: int | None = None
         router = self.router
         placeholder = self.placeholder
         for index, entry in enumerate(batch.entries):
@@ -181,8 +177,6 @@ class Processor:
                 if event is None:
                     counts.processed += 1
                     continue
-                if event.ts_ms is not None and (oldest is None or event.ts_ms < oldest):
-                    oldest = event.ts_ms
                 job = router.job_for(event)
                 job_name = job.name
                 result = job.apply(event, lookup)
@@ -198,7 +192,7 @@ class Processor:
             for output in result.outputs:
                 if output.commands:
                     wrote = True
-                    target = writes.setdefault(output.connection or self.default_connection, [])
+                    target = writes.setdefault(output.connection, [])
                     target.extend((index, command) for command in output.commands)
             if wrote:
                 op = event.op
@@ -222,7 +216,6 @@ class Processor:
             read_at=batch.read_at,
             read_ms=batch.read_ms,
             transform_ms=(time.perf_counter() - started) * 1000.0,
-            oldest_ms=oldest,
         )
 
 
