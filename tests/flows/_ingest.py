@@ -139,15 +139,8 @@ class Ingest:
 
     def drained(self) -> bool:
         """Every staging stream of the schema is fully read and acknowledged by the processor's group."""
-        streams = [s for s in self.db.scan_iter(match=f"data:pg.{self.schema}.*", _type="stream")]
-        if not streams:
-            return False
-        for stream in streams:
-            groups = {g["name"]: g for g in self.db.xinfo_groups(stream)}
-            group = groups.get(b"rdi:processor:default")
-            if group is None or group["pending"] or group["lag"]:
-                return False
-        return True
+        streams = [s.decode() for s in self.db.scan_iter(match=f"data:pg.{self.schema}.*", _type="stream")]
+        return bool(streams) and group_drained(self.db, streams)
 
     def settle(self, timeout: float = 60) -> None:
         """Waits until the collector has staged every committed change and the processor has acknowledged it."""

@@ -10,27 +10,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 import redis
 
-from ._ingest import REPO, wait_for
+from ._ingest import REPO, stage_rows, wait_for
 
 pytestmark = [pytest.mark.redis]
 
 ENTRIES = 3000
 
 
-def stage(db: redis.Redis, stream: str) -> None:
-    pipe = db.pipeline(transaction=False)
-    for i in range(ENTRIES):
-        value = {
-            "before": None, "after": {"id": i, "v": "x" * 50}, "op": "c", "ts_ms": 1,
-            "source": {"connector": "postgresql", "name": "audit", "db": "d", "schema": "s", "table": "rows"},
-        }  # fmt: skip
-        pipe.xadd(stream, {"key": orjson.dumps({"id": i}), "value": orjson.dumps(value)}, id=f"1-{i + 1}")
-        pipe.hset("audit:keys", f"1-{i + 1}", f"rows:id:{i}")
-    pipe.execute()
+def stage(db: redis.Redis) -> str:
+    """The audited entries, and in ``audit:keys`` the target key each of them must produce."""
+    stream = stage_rows(db, "rows", range(ENTRIES), server="audit", note="x" * 50)
+    db.hset("audit:keys", mapping={entry_id: f"rows:id:{i}" for i, (entry_id, _) in enumerate(db.xrange(stream))})
+    return stream
 
 
 def run_audited(redis_url: str, folder: Path, variant: str) -> tuple[int, int]:
@@ -38,8 +32,7 @@ def run_audited(redis_url: str, folder: Path, variant: str) -> tuple[int, int]:
     (violations, entries written)."""
     db = redis.Redis.from_url(redis_url)
     db.flushdb()
-    stream = "data:audit.s.rows"
-    stage(db, stream)
+    stage(db)
     port = db.connection_pool.connection_kwargs["port"]
     (folder / "config.yaml").write_text(
         f"targets:\n  target: {{connection: {{type: redis, host: 127.0.0.1, port: {port}}}}}\n"
