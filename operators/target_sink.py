@@ -4,8 +4,8 @@ For the :class:`~rdi.processor.ProcessedBatch` values one ``write_batch`` call g
 
 1. Per target connection, the commands are sent in order — batch after batch, entry after entry — pipelined
    (no transaction) in groups covering at most ``processors.write_batch_size`` entries; an entry's commands
-   are never split between groups. The Lua JSON merge is sent as ``EVALSHA`` (the script is loaded into the
-   target's script cache — every primary of a cluster — before the first group that needs it, and again
+   are never split between groups. Lua scripts (JSON merge, nest) are sent as ``EVALSHA`` (loaded into the
+   target's script cache — every primary of a cluster — before the first group that needs each, and again
    after a ``NOSCRIPT`` reply).
 2. An error reply that is the entry's fault (``WRONGTYPE``, a RedisJSON error…) rejects that entry once, with a
    one-line reason naming the command (``ProcessedBatch.reject`` corrects the counts); the other commands
@@ -57,7 +57,8 @@ from rdi.connections import (
 )
 from rdi.errors import FatalError, RetryableError
 from rdi.processor import ProcessedBatch, dlq_fields
-from rdi.writers.redis import JSON_MERGE_SCRIPT, JSON_MERGE_SCRIPT_SHA1, Command
+from rdi.writers import SCRIPTS
+from rdi.writers.redis import Arg, Command
 
 __all__ = ["BatchObserver", "TargetSink"]
 
@@ -121,9 +122,14 @@ def _settings(processors: Processors) -> _Settings:
     )
 
 
+_SCRIPT_TEXT: Final = {sha: text for text, sha in SCRIPTS.items()}
+
+
 def _as_sent(command: Command) -> Command:
-    if command[0] == "EVAL" and len(command) > 1 and command[1] == JSON_MERGE_SCRIPT:
-        return Command("EVALSHA", JSON_MERGE_SCRIPT_SHA1, *command[2:])
+    if command[0] == "EVAL" and len(command) > 1:
+        sha = SCRIPTS.get(command[1]) if type(command[1]) is str else None
+        if sha is not None:
+            return Command("EVALSHA", sha, *command[2:])
     return command
 
 
@@ -176,7 +182,7 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
         self._connections = connections
         self._settings = settings
         self._on_batch = on_batch
-        self._scripts: set[str] = set()
+        self._scripts: set[tuple[str, Arg]] = set()
         """Connections whose script cache holds the JSON merge script (as far as this partition knows)."""
 
     @override
@@ -233,7 +239,7 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
                 if kind in ("noscript", "moved") and redirects < _REDIRECTS_PER_GROUP:
                     redirects += 1
                     if kind == "noscript":
-                        self._scripts.discard(name)
+                        self._scripts = {loaded for loaded in self._scripts if loaded[0] != name}
                     else:
                         self._connections.reconnect_as_cluster(name)
                     continue
@@ -250,10 +256,12 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
             time.sleep(delay)
 
     def _load_script(self, name: str, client: RedisClient, ops: list[_Op]) -> None:
-        if name in self._scripts or not any(op[2][0] == "EVALSHA" for op in ops):
-            return
-        client.script_load(JSON_MERGE_SCRIPT)  # a cluster client loads it on every primary
-        self._scripts.add(name)
+        for op in ops:
+            command = op[2]
+            if command[0] == "EVALSHA" and (name, command[1]) not in self._scripts:
+                # a cluster client loads it on every primary
+                client.script_load(_SCRIPT_TEXT[str(command[1])])
+                self._scripts.add((name, command[1]))
 
     def _send(self, client: RedisClient, ops: list[_Op]) -> tuple[list[Any], int | None]:
         """The replies to ``ops`` (errors as values) and, with ``wait_enabled``, how many replicas acknowledged."""

@@ -18,6 +18,7 @@ from rdi.config.job import Job, JobSource, RedisWriteBlock, RedisWriteSettings
 from rdi.errors import ConfigError, ConfigIssue
 from rdi.events import ChangeEvent, Record, to_record
 from rdi.transforms import KeyTransform, LookupStep, Step, compile_transforms
+from rdi.writers.nest import NestPlanner, NestTree
 from rdi.writers.redis import Command, RedisCommandPlanner, WriteDefaults
 
 __all__ = ["DEFAULT_MAPPING", "CompiledJob", "JobResult", "JobRouter", "Lookup", "Output"]
@@ -56,21 +57,30 @@ def _no_lookup(connection: str, command: tuple[str, ...]) -> Any:
 class CompiledJob:
     """One job ready to run: transforms and outputs compiled once."""
 
-    def __init__(self, name: str, job: Job, defaults: WriteDefaults) -> None:
+    def __init__(self, name: str, job: Job, defaults: WriteDefaults, nest: NestTree | None = None) -> None:
         self.name = name
         self.source = job.source
+        self.table = job.source.table or ""
         self.transforms: list[Step] = compile_transforms(job.transform)
         if job.key is not None:  # legacy job-level key: the last step, so it sees the transformed record
             self.transforms.append(KeyTransform(job.key, step="key"))
         self.outputs: list[RedisWriteSettings] = [o.with_ for o in job.output if isinstance(o, RedisWriteBlock)]
         self.defaults = defaults
-        if any(o.nest is not None for o in self.outputs):
-            raise ConfigError([ConfigIssue(f"jobs/{name}", 0, "output", "`nest` is not supported yet")])
-        self._planners = [RedisCommandPlanner(o, defaults) for o in self.outputs]
-        # An update can move a record to another key (custom key) or member (set/sorted_set): then the
-        # record made from the before-image tells what to remove.
+        nested = [o for o in self.outputs if o.nest is not None]
+        if nested and nest is None:  # compiled alone (no router): the job's own nest is the whole tree
+            nest = _nest_tree({name: job})
+        self._planners: list[RedisCommandPlanner | NestPlanner] = [
+            RedisCommandPlanner(o, defaults) if o.nest is None or nest is None else NestPlanner(self.table, o, nest)
+            for o in self.outputs
+        ]
+        self._nest = nest if nest else None
+        """Set when some job nests into others: a root table's writes are followed by its maps' refresh."""
+        # An update can move a record to another key (custom key), member (set/sorted_set) or nest id: then
+        # the record made from the before-image tells what to remove.
         self._needs_previous = any(
-            o.key is not None or (o.data_type or defaults.target_data_type) in ("set", "sorted_set")
+            o.key is not None
+            or o.nest is not None
+            or (o.data_type or defaults.target_data_type) in ("set", "sorted_set")
             for o in self.outputs
         )
 
@@ -101,11 +111,18 @@ class CompiledJob:
         if self._needs_previous and event.op == "u" and event.before is not None:
             before = dataclasses.replace(event, after=event.before)
             previous = self.transform(to_record(before, self.source.row_format), lookup)
+        return JobResult(self.name, record, self.plan_outputs(record, previous))
+
+    def plan_outputs(self, record: Record, previous: Record | None) -> list[Output]:
+        """Every output's commands for the transformed ``record`` (``previous``: from the before image); a row of
+        a table other jobs nest into is followed by the rebuild of its maps."""
         outputs = [
             Output(o.connection, planner.plan(record, previous))
             for o, planner in zip(self.outputs, self._planners, strict=True)
         ]
-        return JobResult(self.name, record, outputs)
+        if self._nest is not None and self._nest.is_root(record.table):
+            outputs.extend(Output(connection, commands) for connection, commands in self._nest.refresh(record).items())
+        return outputs
 
 
 def _default_mapping_job() -> Job:
@@ -116,12 +133,16 @@ class JobRouter:
     """Picks the job for each event: its own job, else the default job, else the built-in mapping."""
 
     def __init__(self, jobs: Mapping[str, Job], defaults: WriteDefaults) -> None:
-        compiled = [CompiledJob(name, job, defaults) for name, job in jobs.items() if job.source.redis is None]
+        ingest = {name: job for name, job in jobs.items() if job.source.redis is None}
+        nest = _nest_tree(ingest)
+        compiled = [CompiledJob(name, job, defaults, nest) for name, job in ingest.items()]
         self.jobs: list[CompiledJob] = [j for j in compiled if not j.source.is_default]
         defaults_jobs = [j for j in compiled if j.source.is_default]
         self.default: CompiledJob = (
-            defaults_jobs[0] if defaults_jobs else CompiledJob(DEFAULT_MAPPING, _default_mapping_job(), defaults)
+            defaults_jobs[0] if defaults_jobs else CompiledJob(DEFAULT_MAPPING, _default_mapping_job(), defaults, nest)
         )
+        if nest:
+            _check_nest_roots(nest, self.jobs, self.default, defaults)
 
     def job_for(self, event: ChangeEvent) -> CompiledJob:
         for job in self.jobs:
@@ -144,3 +165,50 @@ def _matches(source: JobSource, event: ChangeEvent) -> bool:
         if wanted is not None and (actual is None or fold(wanted) != fold(actual)):
             return False
     return True
+
+
+def _nest_tree(jobs: Mapping[str, Job]) -> NestTree | None:
+    """The pipeline's `nest` outputs linked into trees; ``None`` when no job nests."""
+    outputs: list[tuple[str, RedisWriteSettings]] = []
+    owner: dict[str, str] = {}
+    for name, job in jobs.items():
+        for i, block in enumerate(job.output):
+            if isinstance(block, RedisWriteBlock) and block.with_.nest is not None:
+                table = job.source.table
+                if table is None or job.source.is_default:
+                    issue = ConfigIssue(f"jobs/{name}", 0, f"output[{i}].with.nest", "a `nest` job names its `table`")
+                    raise ConfigError([issue])
+                outputs.append((table, block.with_))
+                owner[table] = name
+    if not outputs:
+        return None
+    try:
+        return NestTree(outputs)
+    except ValueError as exc:
+        table = str(exc).split("`")[1] if "`" in str(exc) else ""
+        raise ConfigError([ConfigIssue(f"jobs/{owner.get(table, '')}", 0, "output", str(exc))]) from None
+
+
+def _check_nest_roots(
+    nest: NestTree, jobs: Sequence[CompiledJob], default: CompiledJob, defaults: WriteDefaults
+) -> None:
+    """A root table's rows must be written as JSON documents at the default key, where the children go."""
+    for root in sorted(t for t in nest.children if nest.is_root(t)):
+        job = next((j for j in jobs if _names_table(j.source, root)), default)
+        if any(
+            o.nest is None and o.key is None and (o.data_type or defaults.target_data_type) == "json"
+            for o in job.outputs
+        ):
+            continue
+        where = f"jobs/{job.name}" if job.name != DEFAULT_MAPPING else "config.yaml"
+        field = "output" if job.name != DEFAULT_MAPPING else "processors.target_data_type"
+        msg = (
+            f"table `{root}` holds nested rows, so its rows must be JSON documents at the default key; "
+            f"write it with `data_type: json` and no `key`"
+        )
+        raise ConfigError([ConfigIssue(where, 0, field, msg)])
+
+
+def _names_table(source: JobSource, table: str) -> bool:
+    fold = str.casefold if source.case_insensitive else str
+    return source.table is not None and fold(source.table) == fold(table)

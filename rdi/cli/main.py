@@ -52,13 +52,17 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _config_failed(error: ConfigError) -> typer.Exit:
+    for issue in error.issues:
+        typer.echo(str(issue), err=True)
+    return typer.Exit(2)
+
+
 def _load(directory: Path, *, resolve_secrets: bool) -> Pipeline:
     try:
         return load_pipeline(directory, resolve_secrets=resolve_secrets)
     except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(2) from None
+        raise _config_failed(exc) from None
 
 
 @app.command()
@@ -109,6 +113,10 @@ def validate(
 ) -> None:
     """Check a pipeline folder offline; print every problem as file:line: field: message."""
     pipeline = _load(directory, resolve_secrets=secrets)
+    try:  # what only the jobs together can tell (how `nest` outputs link up)
+        JobRouter(pipeline.jobs, write_defaults(pipeline.config.processors))
+    except ConfigError as exc:
+        raise _config_failed(exc) from None
     jobs = ", ".join(sorted(pipeline.jobs)) or "none (built-in mapping)"
     typer.echo(f"{directory}: valid ({len(pipeline.jobs)} job(s): {jobs})")
 

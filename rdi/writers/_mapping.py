@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from rdi.config.job import MappingItem
 
-__all__ = ["compile_mapping"]
+__all__ = ["compile_mapping", "mapped_document"]
 
 _UNESCAPED_DOT: Final = re.compile(r"(?<!\\)\.")
 
@@ -36,3 +36,16 @@ def compile_mapping(items: Sequence[MappingItem], nested: bool) -> list[tuple[st
         taken[path] = alias
         pairs.append((_unescape(source), path))
     return pairs
+
+
+def mapped_document(values: Mapping[str, Any], mapping: Sequence[tuple[str, tuple[str, ...]]]) -> dict[str, Any]:
+    """The JSON document a compiled nested ``mapping`` makes of ``values``; absent source fields are left out."""
+    doc: dict[str, Any] = {}
+    for src, path in mapping:
+        if src not in values:
+            continue
+        node = doc
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = values[src]
+    return doc

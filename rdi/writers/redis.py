@@ -58,7 +58,7 @@ from rdi.events.event import Record, Row
 from rdi.events.key import default_key
 from rdi.expressions import Expression
 from rdi.writers._json_merge import JSON_MERGE_SCRIPT, JSON_MERGE_SCRIPT_SHA1, merge_pairs
-from rdi.writers._mapping import compile_mapping
+from rdi.writers._mapping import compile_mapping, mapped_document
 from rdi.writers._values import Arg, as_text, dumps, shown
 
 __all__ = [
@@ -310,7 +310,7 @@ class RedisCommandPlanner:
         return True
 
     def _write_json(self, record: Record, values: Row, key: str, out: list[Command]) -> bool:
-        doc = values if self._nested_mapping is None else self._nest(values)
+        doc = values if self._nested_mapping is None else mapped_document(values, self._nested_mapping)
         text = dumps(doc)
         if not self._merge:
             out.append(Command("JSON.SET", key, "$", text))
@@ -321,18 +321,6 @@ class RedisCommandPlanner:
             merge_pairs(doc, "$", argv)
             out.append(_new_command(Command, argv))
         return True
-
-    def _nest(self, values: Row) -> Row:
-        doc: Row = {}
-        for src, path in self._nested_mapping or ():
-            value = values.get(src, _MISSING)
-            if value is _MISSING:
-                continue
-            node = doc
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = value
-        return doc
 
     def _write_set(self, record: Record, values: Row, key: str, out: list[Command]) -> bool:
         member = self._member_of(values, record, deleting=False)

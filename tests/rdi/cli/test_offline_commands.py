@@ -122,3 +122,19 @@ def test_dry_run_reports_a_bad_event_and_goes_on(tmp_path: Path) -> None:
           "rejected": "event value is not JSON: invalid literal, expected 'null': line 1 column 1 (char 0)"},
          {"index": 1, "rejected": "transform[0] (filter): sql `status <> 'draft'`: no such column: status"}],
     )  # fmt: skip
+
+
+def test_validate_checks_how_nest_outputs_link_up(tmp_path: Path) -> None:
+    runner.invoke(app, ["scaffold", "--db-type", "postgresql", "--dir", str(tmp_path)])
+    (tmp_path / "jobs" / "lines.yaml").write_text(
+        "source: {table: lines}\n"
+        "output:\n"
+        "  - uses: redis.write\n"
+        "    with: {nest: {parent: {table: orders}, parent_key: order_id, nesting_key: line_id, path: $.lines}}\n"
+    )
+    result = runner.invoke(app, ["validate", "--dir", str(tmp_path)])
+    assert (result.exit_code, result.output) == (
+        2,
+        "jobs/default-job: output: table `orders` holds nested rows, so its rows must be JSON "
+        "documents at the default key; write it with `data_type: json` and no `key`\n",
+    )
