@@ -7,6 +7,10 @@ Layout:
   * ``metadata:debezium:offsets`` — collector positions, as Debezium's Redis offset store keeps them.
   * ``rdi:...`` — everything else of ours: consumer groups, pipeline config/status, HA lock, counters.
 
+In a *target* Redis, beside the documents it writes, rdi keeps one thing: the rows of ``nest`` child tables,
+``rdi:nest:<table>:rows|parent|kids:<parent id>`` — spelled by the Lua script in ``rdi.writers.nest``, which
+must build them on the server (it walks parent links while it patches a document).
+
 When the RDI DB is a Redis Cluster, a source's streams and its offset key must share a slot so that a
 collector can write "events + position" atomically: :func:`hash_tag` gives the ``{...}`` tag to embed.
 """

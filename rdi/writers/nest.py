@@ -56,7 +56,7 @@ from rdi.writers._mapping import compile_mapping, mapped_document
 from rdi.writers._values import dumps, shown
 from rdi.writers.redis import Command
 
-__all__ = ["NEST_SCRIPT", "NEST_SCRIPT_SHA1", "NestNode", "NestPlanner", "NestTree", "nest_key"]
+__all__ = ["NEST_SCRIPT", "NEST_SCRIPT_SHA1", "NestNode", "NestPlanner", "NestTree"]
 
 NEST_SCRIPT: Final = """\
 -- rdi nest: keep a row of a nested table and patch its entry in the root JSON document (rdi/writers/nest.py).
@@ -147,11 +147,6 @@ NEST_SCRIPT_SHA1: Final = hashlib.sha1(NEST_SCRIPT.encode()).hexdigest()
 
 _MEMBER: Final = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*)$")
 _WRITES: Final = frozenset({"c", "r", "u"})
-
-
-def nest_key(table: str) -> str:
-    """The prefix of the keys that hold the kept rows of nested ``table`` (``rdi:nest:<table>``)."""
-    return f"rdi:nest:{table}"
 
 
 @dataclass(frozen=True, slots=True)

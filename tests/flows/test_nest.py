@@ -60,6 +60,16 @@ output:
       mapping: [line_id, invoice_id, {amount: price.amount}]
       nest: {parent: {table: invoice}, parent_key: invoice_id, nesting_key: line_id, path: $.lines}
 """,
+    "invoice_note": """
+source: {table: invoice_note}
+output:
+  - uses: redis.write
+    with:
+      data_type: json
+      on_update: merge
+      key: {expression: "concat(['invoice:invoice_id:', invoice_id])", language: jmespath}
+      mapping: [{note: memo.text}]
+""",
 }
 
 TABLES = {
@@ -68,6 +78,7 @@ TABLES = {
     "order_lines": "line_id int PRIMARY KEY, order_id int NOT NULL, sku text NOT NULL, qty int NOT NULL",
     "invoice": "invoice_id int PRIMARY KEY, total int NOT NULL",
     "invoice_line": "line_id int PRIMARY KEY, invoice_id int NOT NULL, amount int NOT NULL",
+    "invoice_note": "invoice_id int PRIMARY KEY, note text NOT NULL",
 }
 
 # (table, key column, id range, foreign key column, parent id range — wider than the parents: some are absent)
@@ -254,3 +265,25 @@ def test_children_before_parents_and_key_only_deletes_through_the_flow(run: Inge
             }
         },
     }
+
+
+def test_one_to_one_merges_into_the_nested_document_and_a_delete_removes_the_key_as_rdi(run: Ingest) -> None:
+    run.start_collector()
+    run.start_processor()
+    run.settle(120)
+    run.sql("INSERT INTO {s}.invoice VALUES (800, 5)")
+    run.sql("INSERT INTO {s}.invoice_line VALUES (8001, 800, 5)")
+    run.sql("INSERT INTO {s}.invoice_note VALUES (800, 'paid')")
+    run.settle(60)
+    merged = actual_documents(run)["invoice:invoice_id:800"]
+    run.sql("UPDATE {s}.invoice SET total = 6 WHERE invoice_id = 800")
+    run.settle(60)
+    updated = actual_documents(run)["invoice:invoice_id:800"]
+    run.sql("DELETE FROM {s}.invoice_note WHERE invoice_id = 800")
+    run.settle(60)
+    line = {"line_id": 8001, "invoice_id": 800, "price": {"amount": 5}}
+    assert (merged, updated, "invoice:invoice_id:800" in actual_documents(run)) == (
+        {"invoice_id": 800, "total": 5, "lines": {"8001": line}, "memo": {"text": "paid"}},
+        {"invoice_id": 800, "total": 6, "lines": {"8001": line}, "memo": {"text": "paid"}},
+        False,
+    )
