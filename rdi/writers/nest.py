@@ -186,10 +186,6 @@ class NestTree:
             self.children.setdefault(node.parent, []).append(node)
         for node in self.nodes.values():
             self._check_chain(node)
-        self._kids_spec = {
-            parent: [{"t": child.table, "p": child.member} for child in children]
-            for parent, children in self.children.items()
-        }
         self._specs: dict[str, str] = {table: self._spec(table) for table in self.nodes}
         self._refresh_specs: dict[str, list[tuple[NestNode, str]]] = {
             root: [(child, self._spec(child.table, refresh=True)) for child in children]
@@ -250,6 +246,17 @@ class NestTree:
                 raise ValueError(msg)
             current = parent
 
+    def _descendants(self, table: str) -> dict[str, list[dict[str, str]]]:
+        kids: dict[str, list[dict[str, str]]] = {}
+        todo = [table]
+        while todo:
+            parent = todo.pop()
+            children = self.children.get(parent, [])
+            if children:
+                kids[parent] = [{"t": child.table, "p": child.member} for child in children]
+                todo.extend(child.table for child in children)
+        return kids
+
     def _spec(self, table: str, *, refresh: bool = False) -> str:
         node = self.nodes[table]
         chain = [node]
@@ -259,7 +266,7 @@ class NestTree:
         spec = {
             "chain": [{"t": n.table, "p": n.member} for n in chain],
             "root": f"{top.parent}:{top.parent_key}:",
-            "kids": self._kids_spec,
+            "kids": self._descendants(table),  # only what building this table's entries reads: the script decodes it
             "ttl": node.expire,
         }
         return orjson.dumps(spec).decode()
