@@ -330,30 +330,61 @@ class TargetConnections:
         )
 
     def lookup(self, name: str, command: tuple[str, ...]) -> Any:
-        """Runs one `redis.lookup` ``command`` (e.g. ``("HGETALL", "customer:7")``) on target ``name``; the raw
-        reply (bytes). An error reply (``WRONGTYPE``…) is a :class:`~rdi.errors.BadRecordError` for the record;
-        a lost connection is retried with :attr:`retry`, then a :class:`~rdi.errors.RetryableError`."""
+        """Runs one `redis.lookup` ``command`` (e.g. ``("HGETALL", "customer:7")``) on target ``name``: the reply
+        :meth:`lookup_batch` gives, but an error reply (``WRONGTYPE``…) is raised as the
+        :class:`~rdi.errors.BadRecordError` it is."""
+        reply = self.lookup_batch(name, [command])[0]
+        if isinstance(reply, BadRecordError):
+            raise reply
+        return reply
+
+    def lookup_batch(self, name: str, commands: Sequence[tuple[str, ...]]) -> list[Any]:
+        """Runs `redis.lookup` ``commands`` on target ``name`` in one pipelined round trip: one reply per
+        command, in order, shaped as redis-py's ``execute_command`` gives it (bytes; ``SMEMBERS`` a set…).
+
+        An error reply that is the record's fault (``WRONGTYPE``…) comes back as a value, a
+        :class:`~rdi.errors.BadRecordError` ``lookup `<cmd>` on target `<name>` failed: <reply>``, so only that
+        record is rejected. A refused login or ACL (``NOPERM``, ``NOAUTH``) raises
+        :class:`~rdi.errors.FatalError` (:func:`translate_error`); a lost connection or a passing server state
+        (``LOADING``, ``BUSY``…) is retried with :attr:`retry`, then raises
+        :class:`~rdi.errors.RetryableError`. A single server answering ``MOVED`` is reconnected as a cluster.
+        Reads only, so a retry sends every command again.
+        """
+        if not commands:
+            return []
         failures = 0
+        redirected = False
         while True:
             try:
-                return self.get(name).execute_command(*command)  # type: ignore[no-untyped-call]
-            except redis.ResponseError as exc:
-                conn = self.connection(name)
-                if classify_reply(exc) == "access":
-                    raise translate_error(exc, name, conn) from exc
-                what = command[0] if command else ""
-                raise BadRecordError(f"lookup `{what}` on target `{name}` failed: {_one_line(exc, conn)}") from exc
+                client = self.get(name)
+                replies = _read(client, commands)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                error = translate_error(exc, name, self.connection(name))
+                error: RdiError = translate_error(exc, name, self.connection(name))
                 if isinstance(error, FatalError):
                     raise error from exc
-                failures += 1
-                if failures >= self.retry.max_attempts:
-                    raise error from exc
-            except RetryableError:
-                failures += 1
-                if failures >= self.retry.max_attempts:
-                    raise
+            except RetryableError as exc:  # connecting
+                error = exc
+            except redis.RedisError as exc:
+                raise translate_error(exc, name, self.connection(name)) from exc
+            else:
+                problem = _first_failure(replies)
+                if problem is None:
+                    conn = self.connection(name)
+                    return [
+                        _lookup_error(name, command, reply, conn) if isinstance(reply, Exception) else reply
+                        for command, reply in zip(commands, replies, strict=True)
+                    ]
+                kind = classify_reply(problem)
+                if kind == "access":
+                    raise translate_error(problem, name, self.connection(name)) from problem
+                if kind == "moved" and not redirected:
+                    redirected = True
+                    self.reconnect_as_cluster(name)
+                    continue
+                error = RetryableError(f"target `{name}` replied `{reply_text(problem)}` to a lookup")
+            failures += 1
+            if failures >= self.retry.max_attempts:
+                raise error
             time.sleep(self.retry.delay_s(failures))
 
     def close(self) -> None:
@@ -362,6 +393,38 @@ class TargetConnections:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
+
+
+def _read(client: RedisClient, commands: Sequence[tuple[str, ...]]) -> list[Any]:
+    """The replies to ``commands`` in one pipeline, errors as values, as ``execute_command`` shapes them."""
+    if isinstance(client, RedisCluster):
+        pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+        for command in commands:
+            pipe.execute_command(*command)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        return replies
+    replies = send_raw(client, commands)
+    callbacks = client.response_callbacks
+    for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+        callback = callbacks.get(command[0])  # type: ignore[no-untyped-call]
+        if callback is not None and not isinstance(reply, Exception):
+            replies[i] = callback(reply)
+    return replies
+
+
+def _first_failure(replies: Sequence[Any]) -> redis.RedisError | None:
+    """The first error reply that is not one record's fault (ACL, passing server state, redirection)."""
+    for reply in replies:
+        if isinstance(reply, redis.RedisError) and classify_reply(reply) != "entry":
+            return reply
+    return None
+
+
+def _lookup_error(name: str, command: tuple[str, ...], reply: Exception, conn: RedisConnection) -> BadRecordError:
+    what = command[0] if command else ""
+    error = BadRecordError(f"lookup `{what}` on target `{name}` failed: {_one_line(reply, conn)}")
+    error.__cause__ = reply
+    return error
 
 
 _pack: Final[Callable[[Any], bytes]] = pack_command

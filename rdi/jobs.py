@@ -1,7 +1,9 @@
 """A pipeline's jobs, compiled: pick the job for an event, transform it, plan its Redis writes.
 
-Pure: no I/O. ``redis.lookup`` steps are declared, not run: :meth:`CompiledJob.apply` takes a ``lookup``
-callable that does the I/O (the Bytewax operator batches them; ``rdi dry-run`` answers ``None``).
+Pure: no I/O. ``redis.lookup`` steps are declared, not run: :meth:`CompiledJob.steps` is a job run that pauses
+at each lookup, yielding a :class:`LookupRequest` and resuming with its reply, so the processor can send the
+lookups of a whole batch together (``rdi.processor``); :meth:`CompiledJob.apply` drives it with a ``lookup``
+callable answering one command at a time (``rdi dry-run`` answers ``None``).
 
 Routing follows RDI (spec §2.1–2.2): the job whose ``source`` matches the event's coordinates, else the
 default job (``table: "*"``), else the built-in mapping (all columns, default key, ``target_data_type``).
@@ -10,18 +12,28 @@ default job (``table: "*"``), else the built-in mapping (all columns, default ke
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from rdi.config.job import Job, JobSource, RedisWriteBlock, RedisWriteSettings
-from rdi.errors import ConfigError, ConfigIssue
+from rdi.errors import BadRecordError, ConfigError, ConfigIssue
 from rdi.events import ChangeEvent, Record, to_record
 from rdi.transforms import KeyTransform, LookupStep, Step, compile_transforms
 from rdi.writers.nest import NestPlanner, NestTree
 from rdi.writers.redis import Command, RedisCommandPlanner, WriteDefaults
 
-__all__ = ["DEFAULT_MAPPING", "CompiledJob", "JobResult", "JobRouter", "Lookup", "Output"]
+__all__ = [
+    "DEFAULT_MAPPING",
+    "CompiledJob",
+    "JobResult",
+    "JobRouter",
+    "JobRun",
+    "Lookup",
+    "LookupRequest",
+    "Output",
+    "run_steps",
+]
 
 DEFAULT_MAPPING = "<default mapping>"
 
@@ -90,27 +102,31 @@ class CompiledJob:
     def transform(self, record: Record, lookup: Lookup = _no_lookup) -> Record | None:
         """Runs the transform steps in order; ``None`` when a filter drops the record.
 
-        Raises ``BadRecordError`` when an expression fails on this record.
+        Each `redis.lookup` step asks ``lookup`` once. Raises ``BadRecordError`` when an expression fails on this
+        record, or when ``lookup`` raises it or answers one (an error reply as a value).
         """
-        current: Record | None = record
-        for step in self.transforms:
-            if current is None:
-                return None
-            if isinstance(step, LookupStep):
-                current = step.complete(current, lookup(step.connection, step.command(current)))
-            else:
-                current = step.apply(current)
-        return current
+        return run_steps(_transform_steps(self.transforms, record), lookup)
 
     def apply(self, event: ChangeEvent, lookup: Lookup = _no_lookup) -> JobResult:
-        """Transforms ``event`` and plans every output's commands; idempotent under replay."""
-        record = self.transform(to_record(event, self.source.row_format), lookup)
+        """Transforms ``event`` and plans every output's commands; idempotent under replay.
+
+        ``lookup`` answers the `redis.lookup` steps one command at a time, in the order :meth:`steps` asks them.
+        """
+        if self.has_lookups:
+            return run_steps(self.steps(event), lookup)
+        return self.apply_without_lookups(event)
+
+    def apply_without_lookups(self, event: ChangeEvent) -> JobResult:
+        """:meth:`apply` for a job that :attr:`has_lookups` not, without the generator of :meth:`steps` (the hot
+        path of the processor)."""
+        transforms = self.transforms
+        record = _transform(transforms, to_record(event, self.source.row_format))
         if record is None:
             return JobResult(self.name, None, [])
         previous = None
         if self._needs_previous and event.op == "u" and event.before is not None:
             before = dataclasses.replace(event, after=event.before)
-            previous = self.transform(to_record(before, self.source.row_format), lookup)
+            previous = _transform(transforms, to_record(before, self.source.row_format))
         return JobResult(self.name, record, self.plan_outputs(record, previous))
 
     def plan_outputs(self, record: Record, previous: Record | None) -> list[Output]:
@@ -123,6 +139,34 @@ class CompiledJob:
         if self._nest is not None and self._nest.is_root(record.table):
             outputs.extend(Output(connection, commands) for connection, commands in self._nest.refresh(record).items())
         return outputs
+
+    @property
+    def has_lookups(self) -> bool:
+        """Whether some transform step is a `redis.lookup` (a job without one never needs :meth:`steps`).
+
+        Computed on each call: ``functools.cached_property`` would store it in the instance ``__dict__``, which
+        slows every other attribute read of the job (CPython 3.11 drops its inline attribute values)."""
+        return any(isinstance(step, LookupStep) for step in self.transforms)
+
+    def steps(self, event: ChangeEvent) -> JobRun:
+        """:meth:`apply` as a generator that stops at each `redis.lookup`, so a caller can answer many records'
+        lookups in one round trip.
+
+        Yields a :class:`LookupRequest` per lookup, in step order: those of the record, then (for an update
+        whose outputs need the before image) those of the record made from ``event.before``. The caller sends
+        back the raw reply (an error reply as an exception value) and gets the next request; the generator
+        returns the :class:`JobResult` that :meth:`apply` would. Raises ``BadRecordError`` as :meth:`apply` does:
+        a reply that is a ``BadRecordError`` is raised as it is; another exception fails the step.
+        """
+        transforms = self.transforms
+        record = yield from _transform_steps(transforms, to_record(event, self.source.row_format))
+        if record is None:
+            return JobResult(self.name, None, [])
+        previous = None
+        if self._needs_previous and event.op == "u" and event.before is not None:
+            before = dataclasses.replace(event, after=event.before)
+            previous = yield from _transform_steps(transforms, to_record(before, self.source.row_format))
+        return JobResult(self.name, record, self.plan_outputs(record, previous))
 
 
 def _default_mapping_job() -> Job:
@@ -212,3 +256,54 @@ def _check_nest_roots(
 def _names_table(source: JobSource, table: str) -> bool:
     fold = str.casefold if source.case_insensitive else str
     return source.table is not None and fold(source.table) == fold(table)
+
+
+class LookupRequest(NamedTuple):
+    """One `redis.lookup` a job run waits on: ``command`` to run against target ``connection``."""
+
+    connection: str
+    command: tuple[str, ...]
+    step: str
+    """The step id (``transform[<index>]``), to find the step's settings (its `batch`)."""
+
+
+JobRun: TypeAlias = Generator[LookupRequest, Any, JobResult]
+"""A job run on one event, paused at each lookup: :meth:`CompiledJob.steps`."""
+
+_T = TypeVar("_T")
+
+
+def run_steps(steps: Generator[LookupRequest, Any, _T], lookup: Lookup) -> _T:
+    """Drives ``steps`` to its end, answering each request with ``lookup``, one at a time."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(lookup(request.connection, request.command))
+    except StopIteration as stop:
+        result: _T = stop.value
+        return result
+
+
+def _transform(transforms: Sequence[Step], record: Record) -> Record | None:
+    """The transform steps of a job without lookups (the hot path: no generator)."""
+    current: Record | None = record
+    for step in transforms:
+        if current is None:
+            return None
+        current = step.apply(current)  # type: ignore[union-attr]
+    return current
+
+
+def _transform_steps(transforms: Sequence[Step], record: Record) -> Generator[LookupRequest, Any, Record | None]:
+    current: Record | None = record
+    for step in transforms:
+        if current is None:
+            return None
+        if isinstance(step, LookupStep):
+            reply = yield LookupRequest(step.connection, step.command(current), step.step)
+            if isinstance(reply, BadRecordError):  # the target's own words (`TargetConnections.lookup_batch`)
+                raise reply
+            current = step.complete(current, reply)
+        else:
+            current = step.apply(current)
+    return current

@@ -133,3 +133,90 @@ def test_retry_policy_takes_advanced_target_keys_given_explicitly() -> None:
         RetryPolicy(max_attempts=7, initial_delay_ms=200, max_delay_ms=500, multiplier=2.0),
         [0.2, 0.4, 0.5, 0.5],
     )
+
+
+@pytest.mark.redis
+def test_lookup_batch_answers_each_command_in_order_as_execute_command_shapes_it(
+    connections: TargetConnections, redis_client: redis.Redis
+) -> None:
+    redis_client.hset("customer:7", mapping={"name": "Ann", "tier": "gold"})
+    redis_client.execute_command("JSON.SET", "doc:7", "$", '{"city":"Oslo"}')
+    redis_client.sadd("tags:7", "a", "b")
+    redis_client.zadd("rank:7", {"x": 1, "y": 2})
+    redis_client.set("plain:7", "v")
+    replies = connections.lookup_batch(
+        "target",
+        [
+            ("HGETALL", "customer:7"),
+            ("JSON.GET", "doc:7", "$.city"),
+            ("SMEMBERS", "tags:7"),
+            ("ZRANGE", "rank:7", "0", "-1"),
+            ("GET", "plain:7"),
+            ("MGET", "plain:7", "missing:7"),
+            ("HGET", "customer:7", "name"),
+            ("HGETALL", "plain:7"),
+            ("GET", "missing:7"),
+        ],
+    )
+    assert [r.reason if isinstance(r, BadRecordError) else r for r in replies] == [
+        {b"name": b"Ann", b"tier": b"gold"},
+        b'["Oslo"]',
+        {b"a", b"b"},
+        [b"x", b"y"],
+        b"v",
+        [b"v", None],
+        b"Ann",
+        "lookup `HGETALL` on target `target` failed: WRONGTYPE Operation against a key holding the wrong kind of value",
+        None,
+    ]
+
+
+LOOKUP_USER = "rdi-test-lookup"
+
+
+@pytest.fixture
+def no_hgetall_user(redis_client: redis.Redis) -> Iterator[str]:
+    redis_client.acl_setuser(
+        LOOKUP_USER, enabled=True, passwords=["+the-right-one"], keys=["*"], commands=["+@all", "-hgetall"]
+    )
+    try:
+        yield LOOKUP_USER
+    finally:
+        redis_client.acl_deluser(LOOKUP_USER)
+
+
+@pytest.mark.redis
+def test_lookup_batch_raises_a_command_the_acl_denies(port: int, no_hgetall_user: str) -> None:
+    config = targets(
+        f"targets:\n  target:\n    connection: {{type: redis, host: 127.0.0.1, port: {port}, user: {no_hgetall_user}, "
+        "password: '${TARGET_DB_PASSWORD}'}\n",
+        env={"TARGET_DB_PASSWORD": "the-right-one"},
+    )
+    connections = TargetConnections(config)
+    try:
+        with pytest.raises(FatalError) as raised:
+            connections.lookup_batch("target", [("GET", "customer:7"), ("HGETALL", "customer:7")])
+    finally:
+        connections.close()
+    assert str(raised.value) == (
+        f"target `target` (127.0.0.1:{port}) denied a command (this user has no permissions to run the 'hgetall' "
+        "command); check the ACL of `targets.target.connection.user`"
+    )
+
+
+@pytest.mark.redis
+def test_lookup_batch_of_nothing_sends_nothing(connections: TargetConnections) -> None:
+    assert connections.lookup_batch("cache", []) == []
+
+
+def test_lookup_batch_retries_an_unreachable_target_then_gives_up() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = int(probe.getsockname()[1])
+    connections = TargetConnections(redis_target(down), retry=RetryPolicy(max_attempts=2, initial_delay_ms=1))
+    with pytest.raises(RetryableError) as raised:
+        connections.lookup_batch("target", [("GET", "customer:7")])
+    assert str(raised.value) == (
+        f"cannot reach target `target` (127.0.0.1:{down}) (Error 111 connecting to 127.0.0.1:{down}. "
+        "Connection refused.); check that it runs and its `host` and `port`"
+    )

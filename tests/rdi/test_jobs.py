@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
+import pytest
 
 from rdi.config import load_job_text
+from rdi.errors import BadRecordError
 from rdi.events import ChangeEvent, decode_event
-from rdi.jobs import DEFAULT_MAPPING, JobRouter
+from rdi.jobs import DEFAULT_MAPPING, JobRouter, LookupRequest
 from rdi.writers.redis import WriteDefaults
 
 HASH = WriteDefaults()
@@ -173,3 +176,46 @@ output:
 """
     result = router(job).apply([event("orders", "d", None, {"id": 3, "status": "paid"})])[0]
     assert [o.commands for o in result.outputs] == [[("HSET", "order:3", "id", "3", "status", "paid", "deleted", "1")]]
+
+
+KEYED_BY_CUSTOMER = """
+name: orders
+source: {table: orders}
+transform:
+  - uses: redis.lookup
+    with: {cmd: GET, args: ["concat(['customer:', to_string(customer_id)])"], language: jmespath, field: customer}
+output:
+  - uses: redis.write
+    with: {data_type: hash, key: {expression: "concat(['order:', customer, ':', to_string(id)])", language: jmespath}}
+"""
+
+
+def test_steps_pause_at_each_lookup_the_before_image_last_and_return_what_apply_does() -> None:
+    update = event("orders", "u", {"id": 1, "customer_id": 8}, before={"id": 1, "customer_id": 7})
+    job = router(KEYED_BY_CUSTOMER).job_for(update)
+    replies = {("GET", "customer:7"): b"Ann", ("GET", "customer:8"): b"Bob"}
+    run = job.steps(update)
+    requests = [next(run)]
+    try:
+        while True:
+            requests.append(run.send(replies[requests[-1].command]))
+    except StopIteration as stop:
+        result = stop.value
+    assert (requests, result) == (
+        [LookupRequest("target", ("GET", "customer:8"), "transform[0]"),
+         LookupRequest("target", ("GET", "customer:7"), "transform[0]")],
+        job.apply(update, lambda connection, command: replies[command]),
+    )  # fmt: skip
+
+
+def test_a_bad_record_reply_is_raised_as_it_is() -> None:
+    created = event("orders", "c", {"id": 1, "customer_id": 7})
+    job = router(KEYED_BY_CUSTOMER).job_for(created)
+    with pytest.raises(BadRecordError, match=re.escape("lookup `GET` on target `target` failed: WRONGTYPE")):
+        job.apply(
+            created, lambda connection, command: BadRecordError("lookup `GET` on target `target` failed: WRONGTYPE")
+        )
+
+
+def test_a_job_without_lookups_says_so() -> None:
+    assert [router(ORDERS_JSON).jobs[0].has_lookups, router(KEYED_BY_CUSTOMER).jobs[0].has_lookups] == [False, True]

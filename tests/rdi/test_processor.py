@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from rdi.config import Pipeline, load_config_text, load_job_text
+from rdi.errors import BadRecordError
 from rdi.processor import BatchCounts, Processor, StreamBatch, dlq_fields
 from rdi.writers.redis import Command
 
@@ -15,6 +17,7 @@ sources:
   pg: {type: cdc, connection: {type: postgresql, host: localhost, port: 5432, database: shop, user: u, password: p}}
 targets:
   target: {connection: {type: redis, host: localhost, port: 6379}}
+  cache: {connection: {type: redis, host: localhost, port: 6380}}
 """
 
 FILTER_CHEAP = """
@@ -155,3 +158,228 @@ def test_dlq_entry_of_an_undecodable_event_names_what_it_can() -> None:
         "orders",
         False,
     )
+
+
+# -- redis.lookup: the lookups of a batch go out together, a wave per lookup step ---------------------------
+
+CUSTOMER_NAME = """
+name: orders
+source: {table: orders}
+transform:
+  - uses: redis.lookup
+    with:
+      cmd: HGET
+      args: ["concat(['customer:', to_string(customer_id)])", "'name'"]
+      language: jmespath
+      field: customer
+output:
+  - uses: redis.write
+"""
+
+FILTER_THEN_LOOKUP = """
+name: orders
+source: {table: orders}
+transform:
+  - uses: filter
+    with: {language: sql, expression: customer_id > 0}
+  - uses: redis.lookup
+    with: {cmd: GET, args: ["concat(['customer:', to_string(customer_id)])"], language: jmespath, field: customer}
+output:
+  - uses: redis.write
+"""
+
+TWO_LOOKUPS = """
+name: orders
+source: {table: orders}
+transform:
+  - uses: redis.lookup
+    with: {cmd: GET, args: ["concat(['customer:', to_string(customer_id)])"], language: jmespath, field: customer}
+  - uses: redis.lookup
+    with: {connection: cache, cmd: GET, args: ["concat(['rate:', customer])"], language: jmespath, field: rate}
+output:
+  - uses: redis.write
+"""
+
+SMALL_LOOKUP_BATCHES = """
+name: orders
+source: {table: orders}
+transform:
+  - uses: redis.lookup
+    with:
+      cmd: GET
+      args: ["concat(['customer:', to_string(customer_id)])"]
+      language: jmespath
+      field: customer
+      batch: {size: 2, timeout_ms: 100}
+output:
+  - uses: redis.write
+"""
+
+KEYED_BY_LOOKUP = """
+name: orders
+source: {table: orders}
+transform:
+  - uses: redis.lookup
+    with: {cmd: GET, args: ["concat(['customer:', to_string(customer_id)])"], language: jmespath, field: customer}
+output:
+  - uses: redis.write
+    with: {data_type: hash, key: {expression: "concat(['order:', customer, ':', to_string(id)])", language: jmespath}}
+"""
+
+WRONGTYPE = "lookup `HGET` on target `target` failed: WRONGTYPE Operation against a key holding the wrong kind of value"
+
+
+class Targets:
+    """A `LookupBatch` answering from ``replies`` (missing keys: ``None``) and recording each call."""
+
+    def __init__(self, replies: dict[tuple[str, ...], Any]) -> None:
+        self.replies = replies
+        self.calls: list[tuple[str, list[tuple[str, ...]]]] = []
+
+    def __call__(self, connection: str, commands: Sequence[tuple[str, ...]]) -> list[Any]:
+        self.calls.append((connection, list(commands)))
+        return [self.replies.get(command) for command in commands]
+
+
+def order(id_: int, customer_id: int, op: str = "c") -> dict[bytes, bytes]:
+    return entry("orders", op, {"id": id_, "customer_id": customer_id})
+
+
+def test_lookups_of_a_batch_are_sent_in_one_call() -> None:
+    targets = Targets({("HGET", "customer:7", "name"): b"Ann", ("HGET", "customer:8", "name"): b"Bob"})
+    done = Processor(pipeline(CUSTOMER_NAME)).process(batch(order(1, 7), order(2, 8), order(3, 7)), lookup=targets)
+    assert (targets.calls, done.writes) == (
+        [("target", [("HGET", "customer:7", "name"), ("HGET", "customer:8", "name"), ("HGET", "customer:7", "name")])],
+        {
+            "target": [
+                (0, Command("HSET", "orders:id:1", "id", "1", "customer_id", "7", "customer", "Ann")),
+                (1, Command("HSET", "orders:id:2", "id", "2", "customer_id", "8", "customer", "Bob")),
+                (2, Command("HSET", "orders:id:3", "id", "3", "customer_id", "7", "customer", "Ann")),
+            ]
+        },
+    )
+
+
+def test_a_job_with_two_lookups_takes_two_waves() -> None:
+    targets = Targets(
+        {
+            ("GET", "customer:7"): b"Ann",
+            ("GET", "customer:8"): b"Bob",
+            ("GET", "rate:Ann"): b"3",
+            ("GET", "rate:Bob"): b"2",
+        }
+    )
+    done = Processor(pipeline(TWO_LOOKUPS)).process(batch(order(1, 7), order(2, 8)), lookup=targets)
+    assert (targets.calls, [command[-4:] for _, command in done.writes["target"]]) == (
+        [
+            ("target", [("GET", "customer:7"), ("GET", "customer:8")]),
+            ("cache", [("GET", "rate:Ann"), ("GET", "rate:Bob")]),
+        ],
+        [("customer", "Ann", "rate", "3"), ("customer", "Bob", "rate", "2")],
+    )
+
+
+def test_an_error_reply_rejects_only_its_entry_with_the_targets_reason() -> None:
+    targets = Targets(
+        {("HGET", "customer:7", "name"): b"Ann", ("HGET", "customer:8", "name"): BadRecordError(WRONGTYPE)}
+    )
+    done = Processor(pipeline(CUSTOMER_NAME)).process(batch(order(1, 8), order(2, 7)), lookup=targets)
+    assert (
+        [(r.entry_id, r.job, r.reason) for r in done.rejected],
+        done.counts,
+        [i for i, _ in done.writes["target"]],
+    ) == (
+        [(b"1-0", "orders", WRONGTYPE)],
+        BatchCounts(incoming=2, processed=1, rejected=1, inserted=1),
+        [1],
+    )
+
+
+def test_an_exception_reply_fails_the_lookup_step() -> None:
+    targets = Targets({("HGET", "customer:7", "name"): ValueError("no such thing")})
+    done = Processor(pipeline(CUSTOMER_NAME)).process(batch(order(1, 7)), lookup=targets)
+    assert [r.reason for r in done.rejected] == [
+        "transform[0] (redis.lookup `customer`): `HGET` failed: no such thing (transform[0])"
+    ]
+
+
+def test_a_record_filtered_before_its_lookup_is_not_looked_up() -> None:
+    targets = Targets({("GET", "customer:7"): b"Ann"})
+    done = Processor(pipeline(FILTER_THEN_LOOKUP)).process(batch(order(1, 0), order(2, 7)), lookup=targets)
+    assert (targets.calls, done.counts) == (
+        [("target", [("GET", "customer:7")])],
+        BatchCounts(incoming=2, processed=1, filtered=1, inserted=1),
+    )
+
+
+def test_writes_and_rejections_keep_entry_order_around_lookups() -> None:
+    targets = Targets(
+        {("HGET", "customer:7", "name"): b"Ann", ("HGET", "customer:8", "name"): BadRecordError(WRONGTYPE)}
+    )
+    done = Processor(pipeline(CUSTOMER_NAME)).process(
+        batch(
+            order(1, 7),
+            entry("users", "c", {"id": 5}),
+            order(2, 8),
+            {b"key": b"{}", b"value": b"not json"},
+            order(3, 7),
+            entry("users", "d", {"id": 5}),
+        ),
+        lookup=targets,
+    )
+    assert ([(i, c[:2]) for i, c in done.writes["target"]], [r.entry_id for r in done.rejected]) == (
+        [
+            (0, ("HSET", "orders:id:1")),
+            (1, ("HSET", "users:id:5")),
+            (4, ("HSET", "orders:id:3")),
+            (5, ("DEL", "users:id:5")),
+        ],
+        [b"1-2", b"1-3"],
+    )
+
+
+def test_a_lookup_pipeline_holds_at_most_the_steps_batch_size() -> None:
+    targets = Targets({})
+    Processor(pipeline(SMALL_LOOKUP_BATCHES)).process(batch(*(order(i, i) for i in range(5))), lookup=targets)
+    assert [len(commands) for _, commands in targets.calls] == [2, 2, 1]
+
+
+def test_the_default_lookup_batch_size_is_rdis_200() -> None:
+    targets = Targets({})
+    Processor(pipeline(CUSTOMER_NAME)).process(batch(*(order(i, i) for i in range(450))), lookup=targets)
+    assert [len(commands) for _, commands in targets.calls] == [200, 200, 50]
+
+
+def test_an_update_looks_up_its_before_image_in_a_second_wave() -> None:
+    update = orjson.dumps({
+        "before": {"id": 1, "customer_id": 7}, "after": {"id": 1, "customer_id": 8}, "op": "u", "ts_ms": 1,
+        "source": {"connector": "postgresql", "name": "pg", "db": "shop", "schema": "public", "table": "orders"},
+    })  # fmt: skip
+    targets = Targets({("GET", "customer:7"): b"Ann", ("GET", "customer:8"): b"Bob"})
+    done = Processor(pipeline(KEYED_BY_LOOKUP)).process(batch({b"key": b'{"id": 1}', b"value": update}), lookup=targets)
+    assert (targets.calls, [c[:2] for _, c in done.writes["target"]]) == (
+        [("target", [("GET", "customer:8")]), ("target", [("GET", "customer:7")])],
+        [("DEL", "order:Ann:1"), ("HSET", "order:Bob:1")],
+    )
+
+
+USER_RATE = """
+name: users
+source: {table: users}
+transform:
+  - uses: redis.lookup
+    with: {connection: cache, cmd: GET, args: ["concat(['rate:', to_string(id)])"], language: jmespath, field: rate}
+output:
+  - uses: redis.write
+"""
+
+
+def test_one_wave_makes_one_call_per_connection() -> None:
+    targets = Targets({})
+    Processor(pipeline(CUSTOMER_NAME, USER_RATE)).process(
+        batch(order(1, 7), entry("users", "c", {"id": 5}), order(2, 8)), lookup=targets
+    )
+    assert targets.calls == [
+        ("target", [("HGET", "customer:7", "name"), ("HGET", "customer:8", "name")]),
+        ("cache", [("GET", "rate:5")]),
+    ]
