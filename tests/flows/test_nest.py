@@ -70,6 +70,26 @@ output:
       key: {expression: "concat(['invoice:invoice_id:', invoice_id])", language: jmespath}
       mapping: [{note: memo.text}]
 """,
+    "shipment": """
+source: {table: shipment}
+transform:
+  - uses: redis.lookup
+    with:
+      cmd: JSON.GET
+      args: ["concat(['customers:customer_id:', customer_id])", "'$.name'"]
+      language: jmespath
+      field: customer_name
+  - uses: redis.lookup
+    with:
+      cmd: HGETALL
+      args: ["concat(['carrier:', carrier])"]
+      language: jmespath
+      field: carrier_info
+      batch: {size: 3}
+output:
+  - uses: redis.write
+    with: {data_type: json}
+""",
 }
 
 TABLES = {
@@ -79,6 +99,7 @@ TABLES = {
     "invoice": "invoice_id int PRIMARY KEY, total int NOT NULL",
     "invoice_line": "line_id int PRIMARY KEY, invoice_id int NOT NULL, amount int NOT NULL",
     "invoice_note": "invoice_id int PRIMARY KEY, note text NOT NULL",
+    "shipment": "ship_id int PRIMARY KEY, customer_id int NOT NULL, carrier text NOT NULL",
 }
 
 # (table, key column, id range, foreign key column, parent id range — wider than the parents: some are absent)
@@ -287,3 +308,22 @@ def test_one_to_one_merges_into_the_nested_document_and_a_delete_removes_the_key
         {"invoice_id": 800, "total": 6, "lines": {"8001": line}, "memo": {"text": "paid"}},
         False,
     )
+
+
+def test_lookups_read_documents_the_pipeline_wrote_and_hashes_in_the_target(run: Ingest) -> None:
+    run.db.hset("carrier:dhl", mapping={"name": "DHL", "eta_days": "2"})
+    run.start_collector()
+    run.start_processor()
+    run.sql("INSERT INTO {s}.customers VALUES (700, 'Zoe')")
+    run.settle(120)
+    run.sql("INSERT INTO {s}.shipment SELECT i, 700, 'dhl' FROM generate_series(1, 10) i")
+    run.settle(60)
+    shipments = {}
+    for i in (1, 10):
+        text = run.db.execute_command("JSON.GET", f"shipment:ship_id:{i}", "$")  # type: ignore[no-untyped-call]
+        shipments[i] = orjson.loads(text)[0]
+    carrier = {"name": "DHL", "eta_days": "2"}
+    assert shipments == {
+        i: {"ship_id": i, "customer_id": 700, "carrier": "dhl", "customer_name": ["Zoe"], "carrier_info": carrier}
+        for i in (1, 10)
+    }
