@@ -10,9 +10,10 @@ the process that starts Debezium Server resolves it into the child's environment
 RDI's defaults (rdi-compat-spec §1.4, cdc-notes §2.6): Redis sink with ``message.format=extended``, streams
 ``data:<topic>`` (a RegexRouter transform), key/value converters without schemas, ``decimal.handling.mode=
 string``, no tombstones and no schema-change events, offsets (``RedisOffsetBackingStore``) and schema history
-(``RedisSchemaHistory``) in the RDI database under :data:`rdi.keys.DEBEZIUM_OFFSETS` and
-:data:`rdi.keys.DEBEZIUM_SCHEMA_HISTORY`, ``memory.limit.mb=80``. `advanced.source|sink|quarkus` override any of
-them (``rdi.*`` keys of `advanced.source` are rdi's native-collector settings and are left out).
+(``RedisSchemaHistory``) in the RDI database under :data:`rdi.keys.DEBEZIUM_OFFSETS` (one field per source)
+and :func:`rdi.keys.schema_history` (one stream per source), ``memory.limit.mb=80``.
+`advanced.source|sink|quarkus` override any of them (``rdi.*`` keys of `advanced.source` are rdi's
+native-collector settings and are left out).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def debezium_properties(name: str, source: Source, rdi_url: str) -> DebeziumConf
     out.source("offset.flush.interval.ms", "1000")
     if kind in _SCHEMA_HISTORY:
         out.source("schema.history.internal", "io.debezium.storage.redis.history.RedisSchemaHistory")
-        out.source("schema.history.internal.redis.key", keys.DEBEZIUM_SCHEMA_HISTORY)
+        out.source("schema.history.internal.redis.key", keys.schema_history(topic))
         out.source("schema.history.internal.store.only.captured.tables.ddl", "true")
     out.source("include.schema.changes", "false")
     out.source("tombstones.on.delete", "false")
@@ -146,6 +147,7 @@ def debezium_properties(name: str, source: Source, rdi_url: str) -> DebeziumConf
     out.put("debezium.transforms.AddPrefix.replacement", "data:$0")
 
     out.put("quarkus.log.level", _LOG_LEVELS[source.logging.level])
+    out.put("quarkus.log.console.json.enabled", "false")
     out.put("quarkus.log.console.format", "%-5p [%c{2.}] (%t) %s%e%n")  # rdi's log line carries the time
     out.put("quarkus.http.port", "8088")
 

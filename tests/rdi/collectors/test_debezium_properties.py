@@ -50,7 +50,7 @@ RDI_DEFAULTS = {
 
 SCHEMA_HISTORY = {
     "debezium.source.schema.history.internal": "io.debezium.storage.redis.history.RedisSchemaHistory",
-    "debezium.source.schema.history.internal.redis.key": "metadata:debezium:schema_history",
+    "debezium.source.schema.history.internal.redis.key": "metadata:debezium:schema_history:src",
     "debezium.source.schema.history.internal.store.only.captured.tables.ddl": "true",
 }
 
