@@ -93,7 +93,7 @@ def debezium_properties(name: str, source: Source, rdi_url: str) -> DebeziumConf
     topic = str(advanced_source.get("topic.prefix", name))
 
     out.sink("type", "redis")
-    _sink_connection(out, rdi_url, name)
+    _sink_connection(out, rdi_url, name, kind)
     out.sink("redis.message.format", "extended")
     out.sink("redis.memory.limit.mb", "80")
 
@@ -206,20 +206,26 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _sink_connection(out: _Builder, rdi_url: str, name: str) -> None:
+def _sink_connection(out: _Builder, rdi_url: str, name: str, kind: str) -> None:
+    """The RDI database for the sink, the offset store and the schema history: Debezium Server copies only some
+    of the sink's `redis.*` settings to the stores (not `db.index`), so each gets them all."""
     url = urlsplit(rdi_url)
     if url.scheme not in ("redis", "rediss"):
         raise _issue(name, "connection", f"the RDI database URL must be redis:// or rediss://, got `{url.scheme}://`")
-    out.sink("redis.address", f"{url.hostname or 'localhost'}:{url.port or 6379}")
-    if url.username:
-        out.secret_or_plain("debezium.sink.redis.user", unquote(url.username))
-    if url.password:
-        out.secret("debezium.sink.redis.password", unquote(url.password))
-    if url.scheme == "rediss":
-        out.sink("redis.ssl.enabled", "true")
+    prefixes = ["debezium.sink.", "debezium.source.offset.storage."]
+    if kind in _SCHEMA_HISTORY:
+        prefixes.append("debezium.source.schema.history.internal.")
     db = url.path.strip("/") or "0"
-    if db != "0":
-        out.sink("redis.db.index", db)
+    for prefix in prefixes:
+        out.secret_or_plain(f"{prefix}redis.address", f"{url.hostname or 'localhost'}:{url.port or 6379}")
+        if url.username:
+            out.secret_or_plain(f"{prefix}redis.user", unquote(url.username))
+        if url.password:
+            out.secret(f"{prefix}redis.password", unquote(url.password))
+        if url.scheme == "rediss":
+            out.secret_or_plain(f"{prefix}redis.ssl.enabled", "true")
+        if db != "0":
+            out.secret_or_plain(f"{prefix}redis.db.index", db)
 
 
 def _include_lists(out: _Builder, source: Source, kind: str, conn: SqlSourceConnection | MongoConnection) -> None:

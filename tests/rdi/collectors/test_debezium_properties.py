@@ -221,16 +221,20 @@ def test_rdi_database_credentials_and_tls_come_from_the_url_and_the_password_sta
         "connection: {type: oracle, host: db, port: 1521, database: ORCLPDB1}",
         rdi_url="rediss://rdi:hunter2@rdi-db:12001/3",
     )
-    assert only(config.properties, "debezium.sink.redis.") | {} == {
-        "debezium.sink.redis.address": "rdi-db:12001",
-        "debezium.sink.redis.user": "rdi",
-        "debezium.sink.redis.password": "${DEBEZIUM_SINK_REDIS_PASSWORD}",
-        "debezium.sink.redis.ssl.enabled": "true",
-        "debezium.sink.redis.db.index": "3",
-        "debezium.sink.redis.message.format": "extended",
-        "debezium.sink.redis.memory.limit.mb": "80",
+    connection = {
+        "redis.address": "rdi-db:12001",
+        "redis.user": "rdi",
+        "redis.password": "${DEBEZIUM_%s_REDIS_PASSWORD}",
+        "redis.ssl.enabled": "true",
+        "redis.db.index": "3",
     }
-    assert config.secret_env == {"DEBEZIUM_SINK_REDIS_PASSWORD": "hunter2"}
+    stores = {"sink": "debezium.sink.", "source_offset_storage": "debezium.source.offset.storage.",
+              "source_schema_history_internal": "debezium.source.schema.history.internal."}  # fmt: skip
+    expected = {
+        prefix + k: v.replace("%s", env.upper()) for env, prefix in stores.items() for k, v in connection.items()
+    }
+    assert {k: v for k, v in config.properties.items() if k in expected} == expected
+    assert config.secret_env == {f"DEBEZIUM_{env.upper()}_REDIS_PASSWORD": "hunter2" for env in stores}
     assert "hunter2" not in render_properties(config.properties)
 
 
