@@ -9,7 +9,9 @@ properties file, not in the log, not in the Java process's arguments. Values in 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +141,20 @@ def test_the_password_is_only_in_the_child_environment(ingest: Ingest, source_ds
         password.encode() in (proc / "cmdline").read_bytes(),
         f"DEBEZIUM_SOURCE_DATABASE_PASSWORD={password}".encode() in (proc / "environ").read_bytes().split(b"\0"),
     ) == (True, "0o700", False, False, False, True)
+
+
+def test_a_killed_debezium_server_is_restarted_and_changes_keep_flowing(ingest: Ingest) -> None:
+    def status() -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in ingest.db.hgetall("rdi:collector:pg:status").items()}
+
+    before = status()
+    os.kill(int(before["pid"]), signal.SIGKILL)
+    after = wait_for(
+        lambda: (s := status()).get("phase") == "running" and s.get("pid") != before["pid"] and s, 60, "the restart"
+    )
+    ingest.sql("INSERT INTO {s}.json_docs VALUES (7, 'after restart', NULL, 7, NULL, NULL)")
+    ingest.settle(120)
+    assert (int(after["restarts"]) - int(before["restarts"]), json_doc(ingest, "json_docs:id:7")["title"]) == (
+        1,
+        "after restart",
+    )
