@@ -334,9 +334,15 @@ class DebeziumServerCollector:
         self.process: subprocess.Popen[bytes] | None = None
 
     def run(self) -> int:
+        """Raises :class:`ConfigError` (a secret that can't be resolved) and :class:`FatalError` (no distribution,
+        no Java 21+), after publishing the ``failed`` phase for the latter."""
         env = self._child_env()  # a missing secret fails before anything is downloaded or started
-        home = ensure_distribution(self.home)
-        java = find_java()
+        try:
+            home = ensure_distribution(self.home)
+            java = find_java()
+        except FatalError as exc:
+            self._status("failed", error=str(exc))
+            raise
         delay = 1.0
         with self._run_dir() as run_dir:
             while not self.stop.is_set():
@@ -395,6 +401,9 @@ class DebeziumServerCollector:
         # JBoss threads reset thread locals through java.lang internals: Java 24+ refuses unless it is opened.
         opts = ["--add-opens", "java.base/java.lang=ALL-UNNAMED", *env.get("JAVA_OPTS", "").split()]
         command = [str(java), *opts, "-cp", classpath, "io.debezium.server.Main"]
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:  # SIGTERM to Debezium Server if this process dies without stopping it (SIGKILL)
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         log.info("starting Debezium Server %s with %s", DEBEZIUM_VERSION, java)
         return subprocess.Popen(
             command, cwd=run_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -158,3 +158,17 @@ def test_a_killed_debezium_server_is_restarted_and_changes_keep_flowing(ingest: 
         1,
         "after restart",
     )
+
+
+def test_debezium_server_stops_when_the_collector_is_killed(ingest: Ingest) -> None:
+    pid = int(ingest.db.hget("rdi:collector:pg:status", "pid") or 0)
+    ingest.kill("collector")  # SIGKILL: no chance to stop its child; the child's parent-death signal does
+    gone = wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 60, f"Debezium Server ({pid}) to exit")
+    assert gone is True
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
