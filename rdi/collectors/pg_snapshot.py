@@ -72,7 +72,12 @@ _ROW = "r"  # the relation's alias: a bare `ORDER BY "id"` would sort by the `"i
 
 
 def _select_list(names: Sequence[str]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(_ROW, name)) for name in names)
+    # concat() prints with the type's output function, as pgoutput sends values: a `::text` cast would trim
+    # char(n)'s padding and give inet its netmask (`::1/128`). It prints NULL as '', hence the CASE.
+    return sql.SQL(", ").join(
+        sql.SQL("CASE WHEN {c} IS NULL THEN NULL ELSE concat({c}) END").format(c=sql.Identifier(_ROW, name))
+        for name in names
+    )
 
 
 def _source(schema: str, table: str, snapshot_sql: str | None) -> sql.Composable:
@@ -96,7 +101,8 @@ def read_chunk(
 ) -> SnapshotChunk:
     """The next ``limit`` rows after key ``after`` (None: from the start), ordered by ``key_columns``.
 
-    Every value is cast to text in the database (``c::text``), NULL stays None. Key columns need not be among
+    Every value is printed as text in the database by its type's output function (as pgoutput sends it),
+    NULL stays None. Key columns need not be among
     ``columns``. With ``snapshot_sql`` the rows come from that SELECT (it must output the key columns and
     ``columns``): ``SELECT ... FROM (<snapshot_sql>) AS r WHERE keys > after ORDER BY keys LIMIT n``.
     ``after`` is a previous chunk's ``last_key``; the text reads back as the column's type. Deterministic for a

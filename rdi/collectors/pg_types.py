@@ -7,8 +7,8 @@ Pure. The defaults are ``decimal.handling.mode=string``, ``time.precision.mode=a
 * ``smallint``, ``integer``, ``bigint``, ``oid`` → number;
 * ``real``, ``double precision`` → number; ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` as strings (as Jackson
   writes them);
-* ``numeric`` → string, Java ``BigDecimal.toString()`` of the value (PostgreSQL's text, but ``"1E-7"`` below
-  1e-6); ``"NAN"``, ``"POSITIVE_INFINITY"``, ``"NEGATIVE_INFINITY"``;
+* ``numeric`` → string, PostgreSQL's text of the value (plain notation, as Debezium Server 3.6 writes it);
+  ``"NAN"``, ``"POSITIVE_INFINITY"``, ``"NEGATIVE_INFINITY"``;
 * ``money`` → plain decimal string without symbol or separators (``-$1,234.50`` → ``"-1234.50"``);
 * ``boolean``, ``bit(1)``, ``varbit(1)`` → true/false; ``bit(n)``, ``varbit`` → base64 of the value's minimal
   little-endian bytes (``io.debezium.data.Bits``); ``bytea`` → base64;
@@ -87,10 +87,10 @@ TEXT_FORMAT_SETTINGS: Final[Mapping[str, str]] = {
 }
 """Session settings (``-c name=value``) whose text output the converters parse; set them on every session."""
 
-DATE_POSITIVE_INFINITY: Final = -2147472693
-"""``date 'infinity'``: Debezium maps it to ``LocalDate -5877611-06-21``, whose epoch day this is."""
-DATE_NEGATIVE_INFINITY: Final = -2147472692
-"""``date '-infinity'``: ``LocalDate -5877611-06-22`` (sic: one day after +infinity's sentinel)."""
+DATE_POSITIVE_INFINITY: Final = -2147472692
+"""``date 'infinity'`` as Debezium Server 3.6 streams it (measured against the real server: golden tests)."""
+DATE_NEGATIVE_INFINITY: Final = -2147472691
+"""``date '-infinity'`` as Debezium Server 3.6 streams it (sic: one day after +infinity's sentinel)."""
 TIMESTAMP_POSITIVE_INFINITY_US: Final = 9223372036825200000
 """``timestamp 'infinity'`` as µs (pgjdbc's ``DATE_POSITIVE_INFINITY`` read as µs); ms columns get it ÷ 1000."""
 TIMESTAMP_NEGATIVE_INFINITY_US: Final = -9223372036832400000
@@ -276,26 +276,9 @@ _NUMERIC_SPECIALS: Final = {"NaN": "NAN", "Infinity": "POSITIVE_INFINITY", "-Inf
 
 
 def _numeric(value: str) -> str:
-    """Java ``BigDecimal.toString()`` of the value: PostgreSQL's text unless |value| < 1e-6 (then E-notation)."""
-    special = _NUMERIC_SPECIALS.get(value)
-    if special is not None:
-        return special
-    dot = value.find(".")
-    if dot < 0:
-        return value
-    negative = value[0] == "-"
-    integer = value[1 if negative else 0 : dot]
-    if integer.strip("0"):
-        return value
-    fraction = value[dot + 1 :]
-    digits = fraction.lstrip("0")
-    leading = len(fraction) - len(digits)
-    if not digits:  # zero with scale s: adjusted exponent -s
-        return value if len(fraction) <= 6 else f"0E-{len(fraction)}"
-    if leading <= 5:
-        return value
-    coefficient = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-    return f"{'-' if negative else ''}{coefficient}E-{leading + 1}"
+    """PostgreSQL's text of the value, as Debezium 3.6's ``decimal.handling.mode=string`` writes it (plain
+    notation, never E-notation: ``0.0000000001``); ``"NAN"``, ``"POSITIVE_INFINITY"``, ``"NEGATIVE_INFINITY"``."""
+    return _NUMERIC_SPECIALS.get(value, value)
 
 
 def _money(value: str) -> str:
@@ -516,15 +499,10 @@ def _timestamptz(typmod: int) -> Converter:
     return timestamptz
 
 
-_TIMETZ_BOUNDARY: Final = "24:00:00Z"
-
-
 def _timetz(value: str) -> str:
+    # Debezium reads a timetz as java.time.OffsetTime, which has no 24:00: `24:00:00+00` arrives as 00:00:00Z.
     local_time, offset = _split_offset(value)
-    us = _time_us(local_time)
-    if us == _US_PER_DAY and offset == 0:
-        return _TIMETZ_BOUNDARY
-    us = (us - offset * 1_000_000) % _US_PER_DAY
+    us = (_time_us(local_time) - offset * 1_000_000) % _US_PER_DAY
     seconds, micros = divmod(us, 1_000_000)
     hours, seconds = divmod(seconds, 3600)
     minutes, seconds = divmod(seconds, 60)

@@ -13,7 +13,9 @@ from rdi.config._types import Closed, FreeValue, IntOrRef, LogLevel, Port, Posit
 from rdi.config.targets import RedisConnection, check_tls_pairs
 
 __all__ = [
+    "NATIVE_TYPES",
     "ChangeStream",
+    "CollectorKind",
     "LoggingSettings",
     "MongoConnection",
     "RiotxSettings",
@@ -28,14 +30,18 @@ __all__ = [
 ]
 
 
+NATIVE_TYPES = frozenset({"postgresql", "mysql", "mariadb"})
+"""`connection.type`s rdi has its own collector for (`rdi/collectors/postgres.py`, `mysql.py`)."""
+
+
 class LoggingSettings(Closed):
     level: LogLevel = Field("info", description="trace, debug, info, warn or error.")
 
 
 class SqlSourceConnection(Closed):
-    """A relational source read by Debezium."""
+    """A relational source read by Debezium (`db2` only through Debezium Server: rdi has no native collector)."""
 
-    type: Literal["mariadb", "mysql", "oracle", "postgresql", "sqlserver"]
+    type: Literal["mariadb", "mysql", "oracle", "postgresql", "sqlserver", "db2"]
     host: str
     port: Port
     database: str | None = None
@@ -138,6 +144,7 @@ class SourceAdvanced(Closed):
 
 
 SourceType: TypeAlias = Literal["cdc", "flink", "riotx", "external"]
+CollectorKind: TypeAlias = Literal["auto", "native", "debezium"]
 
 
 class Source(Closed):
@@ -152,12 +159,38 @@ class Source(Closed):
     schemas: list[str] | None = Field(None, description="Schemas to capture.")
     tables: dict[str, TableSpec | None] | None = Field(None, min_length=1, description="Tables to capture.")
     advanced: SourceAdvanced | None = None
+    collector: CollectorKind = Field(
+        "auto",
+        description="rdi extension, `type: cdc` only: `native` (rdi's own PostgreSQL/MySQL/MariaDB collector), "
+        "`debezium` (a Debezium Server process), `auto` (native when rdi has one for the database, else debezium).",
+    )
 
     @model_validator(mode="after")
     def _connection_unless_external(self) -> Source:
         if self.connection is None and self.type != "external":
             raise ValueError("missing required key `connection`")
         return self
+
+    @model_validator(mode="after")
+    def _collector_for_cdc(self) -> Source:
+        if self.collector != "auto" and self.type != "cdc":
+            raise ValueError(f"`collector: {self.collector}` needs `type: cdc`, got `type: {self.type}`")
+        native = isinstance(self.connection, SqlSourceConnection) and self.connection.type in NATIVE_TYPES
+        if self.collector == "native" and not native:
+            kind = getattr(self.connection, "type", None)
+            raise ValueError(
+                f"`collector: native` needs a postgresql, mysql or mariadb connection, got `{kind}` "
+                "(use `collector: debezium`)"
+            )
+        return self
+
+    @property
+    def uses_debezium_server(self) -> bool:
+        """True when `rdi collector` runs Debezium Server for this source (see `collector`)."""
+        if self.type != "cdc" or self.collector == "native" or self.is_redis:
+            return False
+        native = isinstance(self.connection, SqlSourceConnection) and self.connection.type in NATIVE_TYPES
+        return self.collector == "debezium" or not native
 
     @property
     def is_redis(self) -> bool:

@@ -45,14 +45,18 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, *, log: Pa
     return result
 
 
-def config_yaml(pg_dsn: str, redis_url: str, *, schema: str, name: str, processors: str = "") -> str:
+def config_yaml(
+    pg_dsn: str, redis_url: str, *, schema: str, name: str, processors: str = "", collector: str = "auto"
+) -> str:
     """A pipeline capturing ``schema`` with the collector (slot/publication ``name``) into the test Redis,
-    which is also the target."""
+    which is also the target. ``collector: debezium`` runs Debezium Server (its HTTP port: any free one)."""
     pg, rd = urlparse(pg_dsn), urlparse(redis_url)
+    quarkus = "\n      quarkus: {http.port: 0}" if collector == "debezium" else ""
     return f"""
 sources:
   pg:
     type: cdc
+    collector: {collector}
     connection:
       type: postgresql
       host: {pg.hostname}
@@ -65,7 +69,7 @@ sources:
       source:
         slot.name: {name}
         publication.name: {name}
-        publication.autocreate.mode: filtered
+        publication.autocreate.mode: filtered{quarkus}
 targets:
   target:
     connection: {{type: redis, host: {rd.hostname}, port: {rd.port}}}
@@ -152,17 +156,25 @@ class Ingest:
 
 @contextmanager
 def running_ingest(
-    pg_dsn: str, redis_url: str, folder: Path, *, jobs: dict[str, str], processors: str = "", start: bool = True
+    pg_dsn: str,
+    redis_url: str,
+    folder: Path,
+    *,
+    jobs: dict[str, str],
+    processors: str = "",
+    start: bool = True,
+    collector: str = "auto",
 ) -> Iterator[Ingest]:
     """Creates a scratch schema (``rdi_marker`` table included), writes the pipeline, runs collector and processor;
     stops both and drops everything on exit. The Redis database is flushed first: the processor reads every
-    ``data:*`` stream there."""
+    ``data:*`` stream there. ``collector``: the source's `collector` setting (``debezium``: Debezium Server)."""
     ident = uuid.uuid4().hex[:10]
     schema, name = f"e2e_{ident}", f"e2e_{ident}"
     db = redis.Redis.from_url(redis_url)
     db.flushdb()
     (folder / "jobs").mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(config_yaml(pg_dsn, redis_url, schema=schema, name=name, processors=processors))
+    text = config_yaml(pg_dsn, redis_url, schema=schema, name=name, processors=processors, collector=collector)
+    (folder / "config.yaml").write_text(text)
     for job, text in jobs.items():
         (folder / "jobs" / f"{job}.yaml").write_text(text.replace("{schema}", schema))
     conn = psycopg.connect(pg_dsn, autocommit=True)

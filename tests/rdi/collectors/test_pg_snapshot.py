@@ -238,7 +238,7 @@ def test_values_come_in_the_text_formats_the_converters_parse(scratch: Scratch) 
             "12345678901234567890.123",
             "\\x00ff",
             "$1,234.50",
-            "true",
+            "t",
             '{"a": [1, 2], "b": 1}',
             "{1,NULL,3}",
         )
