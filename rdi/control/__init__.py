@@ -6,6 +6,7 @@ encrypted ``${NAME}`` values. The API (:mod:`rdi.api`), the CLI and the controll
 
 from __future__ import annotations
 
+from rdi.control.secrets import SecretVault, SecretVaultError
 from rdi.control.store import (
     Component,
     Deployed,
@@ -23,5 +24,7 @@ __all__ = [
     "PipelineNotFoundError",
     "PipelineStatus",
     "PipelineStore",
+    "SecretVault",
+    "SecretVaultError",
     "write_status",
 ]
