@@ -35,6 +35,7 @@ __all__ = [
     "pipeline_secrets",
     "pipeline_status",
     "pipelines_index",
+    "processor_applied",
     "processor_consumer",
     "staging_stream",
     "stream_schema",
@@ -122,3 +123,9 @@ def pipeline_meta(pipeline: str = "default") -> str:
 def pipeline_secrets(pipeline: str = "default") -> str:
     """Hash of secret NAME → Fernet token; the key is never stored in the RDI DB."""
     return f"rdi:pipeline:{pipeline}:secrets"
+
+
+def processor_applied(pipeline: str = "default") -> str:
+    """Hash of Bytewax process id → the deployed ``version`` whose jobs that processor process applies now
+    (written by the processor when it loads or hot-reloads jobs; read by the controller for ``observed_version``)."""
+    return f"rdi:pipeline:{pipeline}:applied"
