@@ -100,12 +100,14 @@ def plan_data_plane(
             "flows.ingest", workers=processor.workers, process_id=i if cluster else None, addresses=cluster
         )
         env = {**base, "RDI_CONFIG_DIGEST": digest, "RDI_METRICS_PORT": processor.metrics_port}
+        if cluster:  # bytewax.run reads it as `-i` (and then wants `-a`)
+            env["BYTEWAX_PROCESS_ID"] = str(i)
         specs.append(
             ChildSpec(
                 name=f"processor-{i}",
                 type="processor",
                 command=tuple(command),
-                env={**env, "BYTEWAX_PROCESS_ID": str(i)},
+                env=env,
                 cwd=_flows_dir(),
                 group="processor",
             )
