@@ -14,7 +14,8 @@ from tests.flows._ingest import free_port, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-TABLES = "CREATE TABLE {s}.items (id int PRIMARY KEY, note text); INSERT INTO {s}.items SELECT i, 'seed' FROM generate_series(1, 50) i"  # fmt: skip
+TABLES = """CREATE TABLE {s}.items (id int PRIMARY KEY, note text);
+INSERT INTO {s}.items SELECT i, 'seed' FROM generate_series(1, 50) i"""
 
 
 @pytest.fixture
