@@ -353,3 +353,12 @@ def _offline_demo() -> None:
         err=True,
     )
     dry_run("orders", DEMO_DIR / "events.json", DEMO_DIR / "pipeline")
+
+
+def _register_api_commands() -> None:
+    from rdi.cli.remote import register  # the API-backed commands (rdi-compat-spec §5.1) and `rdi api`
+
+    register(app)
+
+
+_register_api_commands()
