@@ -12,6 +12,7 @@ to the controller, which restarts the processor (the output's connections are bu
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -71,8 +72,8 @@ class JobReload:
         self._lock = threading.Lock()
 
     def publish(self) -> None:
-        """Records the version this process applies (``rdi:pipeline:<name>:applied``)."""
-        self.client.hset(keys.processor_applied(self.name), self.process_id, str(self.applied))
+        """Records the version this process applies, with its PID (``rdi:pipeline:<name>:applied``)."""
+        self.client.hset(keys.processor_applied(self.name), self.process_id, f"{self.applied} {os.getpid()}")
 
     def current(self) -> Processor:
         """The processor to run the next batch with: the newly deployed jobs once loaded, else the running ones."""

@@ -126,6 +126,7 @@ def pipeline_secrets(pipeline: str = "default") -> str:
 
 
 def processor_applied(pipeline: str = "default") -> str:
-    """Hash of Bytewax process id → the deployed ``version`` whose jobs that processor process applies now
-    (written by the processor when it loads or hot-reloads jobs; read by the controller for ``observed_version``)."""
+    """Hash of Bytewax process id → ``<version> <pid>``: the deployed version whose jobs that processor process
+    applies now (written by the processor when it loads or hot-reloads jobs; read by the controller, which trusts
+    it only from the PID it started, for ``observed_version``)."""
     return f"rdi:pipeline:{pipeline}:applied"

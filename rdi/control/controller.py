@@ -305,10 +305,14 @@ class Controller:
         if not processes or any(c.status != "running" for c in processes):
             return
         raw = self.client.hgetall(keys.processor_applied(self.options.pipeline))
-        applied = {_text(k): int(v) for k, v in raw.items()}
-        versions = [applied.get(c.spec.env.get("BYTEWAX_PROCESS_ID", "0")) for c in processes]
-        if all(v is not None for v in versions):
-            self.observed_version = min(v for v in versions if v is not None)
+        applied = {_text(k): _text(v).split() for k, v in raw.items()}
+        versions = []
+        for child in processes:  # a value written by an earlier process (another PID) says nothing of this one
+            parts = applied.get(child.spec.env.get("BYTEWAX_PROCESS_ID", "0"), [])
+            if len(parts) != 2 or int(parts[1]) != child.pid:
+                return
+            versions.append(int(parts[0]))
+        self.observed_version = min(versions)
 
     def _publish(self, status: str, phase: Phase, deployed: Deployed | None) -> bool:
         """Writes the status (fenced); False when the write was refused, and then the data plane is gone."""
