@@ -171,7 +171,10 @@ class Controller:
         self._keeper.start()
         try:
             while not stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                except Exception:  # the loop is the boundary: a bug in one round must not end the data plane
+                    log.exception("reconcile round failed; trying again")
                 stop.wait(self.options.interval_s)
         finally:
             self._keeper.stopping.set()
@@ -192,9 +195,9 @@ class Controller:
             if self.leading:
                 self._depose("the lease ran out (another instance holds it, or the RDI DB is unreachable)")
             return
-        if not self.leading:
-            self._take_over()
         try:
+            if not self.leading:
+                self._take_over()
             self._reconcile()
         except redis.RedisError as exc:
             log.warning("cannot reach the RDI DB: %s", exc)
@@ -202,10 +205,11 @@ class Controller:
             self.supervisor.poll()
 
     def _take_over(self) -> None:
-        self.leading = True
         status = self.store.status()
         meta = self.store.meta()
+        # Resets already carried out (by an earlier leader), so that a new leader does not repeat one.
         self.observed_reset = status.observed_reset if status is not None else (meta.reset if meta else 0)
+        self.leading = True
         self._status = ""
         log.info("running the data plane of `%s` (fencing token %d)", self.options.pipeline, self.lease.token)
 
@@ -220,6 +224,7 @@ class Controller:
     def _reconcile(self) -> None:
         deployed = self.store.deployed()
         if deployed is None:
+            self.observed_reset = 0  # a pipeline deployed again starts counting resets from 0
             self.supervisor.stop_all()
             self.client.delete(keys.processor_applied(self.options.pipeline))
             self._publish("pending", "Pending", deployed)

@@ -1,17 +1,25 @@
 """HA: two `rdi controller` processes on one RDI DB under a mixed load. The leader is killed with SIGKILL; its data
 plane dies with it, the follower takes the lease (a larger fencing token) and the target converges to the source,
-row by row — nothing lost."""
+row by row — nothing lost. And a leader that loses the RDI DB kills its own data plane (self-fencing)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+
+from rdi.control.store import PipelineStore
 
 from ._control import Controlled, MixedLoad, alive, controlled, same_rows, source_rows, target_rows
-from ._ingest import wait_for
+from ._ingest import REPO, free_port, target_only_pipeline, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -52,3 +60,64 @@ def test_follower_takes_over_when_the_leader_is_killed(run: Controlled) -> None:
     assert took_over.fencing_token > first.fencing_token
     assert [c.type for c in running.components].count("collector") == 1
     assert same_rows(expected, actual) == (len(expected), [], [], []), run.ingest.log.read_text()[-3000:]
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return [p for p in found if alive(p)]
+
+
+def test_a_leader_cut_off_from_the_rdi_db_kills_its_data_plane(redis_url: str, tmp_path: Path) -> None:
+    port, metrics_port = free_port(), free_port()
+    rdi_db = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    log = tmp_path / "controller.log"
+    controller = None
+    try:
+        client = redis.Redis.from_url(f"redis://127.0.0.1:{port}/0")
+        wait_for(lambda: _pings(client), 30, "the RDI DB to start")
+        target_only_pipeline(tmp_path, redis_url)
+        PipelineStore(client).deploy({"config.yaml": (tmp_path / "config.yaml").read_text()})
+        command = [
+            sys.executable, "-m", "rdi", "--rdi-url", f"redis://127.0.0.1:{port}/0", "controller", "--instance-id",
+            "a", "--lease-ttl-ms", "3000", "--metrics-port", str(metrics_port), "--processor-metrics-port", "off",
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "RDI_PIPELINE_DIR"}
+        with log.open("ab") as out:
+            controller = subprocess.Popen(command, env=env, stdout=out, stderr=out, cwd=REPO)
+        wait_for(lambda: _running(client), 60, "the pipeline to run", log=log)
+        plane = _children(controller.pid)
+        rdi_db.kill()
+        rdi_db.wait()
+        wait_for(lambda: _leader_metric(metrics_port) == "0.0", 30, "the leader to fence itself", log=log)
+        left = _children(controller.pid)
+        still_running = controller.poll() is None
+    finally:
+        if controller is not None:
+            controller.send_signal(signal.SIGINT)
+            controller.wait(timeout=30)
+        rdi_db.kill()
+        rdi_db.wait()
+    assert (len(plane), left, still_running) == (1, [], True)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def _running(client: redis.Redis) -> bool:
+    status = PipelineStore(client).status()
+    return status is not None and status.status == "running"
+
+
+def _leader_metric(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return next(line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith("rdi_operator_is_leader{"))

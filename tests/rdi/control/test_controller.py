@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rdi.control.store import PipelineStatus
 from tests.flows._control import Controlled, alive, controlled
 from tests.flows._ingest import free_port, wait_for
 
@@ -81,3 +82,21 @@ def test_metrics_report_phase_and_leadership(run: Controlled) -> None:
         "ready",
         "ok",
     )
+
+
+def test_changing_a_source_restarts_only_its_collector(run: Controlled) -> None:
+    run.deploy()
+    run.start_controller("a")
+    before = run.wait_status("v1 to run", status="running", observed_version=1)
+    files = run.files()
+    option = "publication.autocreate.mode: filtered"
+    changed = files["config.yaml"].replace(option, option + "\n        rdi.snapshot.chunk.size: 500")
+    run.store.deploy({**files, "config.yaml": changed})
+
+    def restarted() -> PipelineStatus | None:
+        status = run.status()
+        moved = status is not None and run.pids(status, "collector") != run.pids(before, "collector")
+        return status if moved and status is not None and status.status == "running" else None
+
+    after = wait_for(restarted, 60, "the collector to restart", log=run.ingest.log)
+    assert (after.observed_version, run.pids(after, "processor")) == (2, run.pids(before, "processor"))
