@@ -35,7 +35,8 @@ class ApiServer:
     log: Path
 
     def login(self, user: str = USER, password: str = USER_PASSWORD) -> str:
-        reply = httpx.post(f"{self.url}/api/v1/login", json={"username": user, "password": password}, timeout=10)
+        body = {"username": user, "password": password}
+        reply = httpx.post(f"{self.url}/api/v1/login", json=body, timeout=10, verify=False)
         reply.raise_for_status()
         token: str = reply.json()["access_token"]
         return token
@@ -63,8 +64,11 @@ def add_user(redis_url: str) -> None:
 
 
 @contextmanager
-def running_api(redis_url: str, log: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[ApiServer]:
-    """Starts `rdi api` against `redis_url`, waits for `/healthz`, and stops it (SIGTERM, then SIGKILL) after."""
+def running_api(
+    redis_url: str, log: Path, *, extra_env: dict[str, str] | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[ApiServer]:
+    """Starts `rdi api` against `redis_url` (HTTPS with `tls` = (certificate, key)), waits for `/healthz`, and
+    stops it (SIGTERM, then SIGKILL) after."""
     add_user(redis_url)
     port = free_port()
     env = {
@@ -76,14 +80,16 @@ def running_api(redis_url: str, log: Path, *, extra_env: dict[str, str] | None =
         **(extra_env or {}),
     }
     command = [sys.executable, "-m", "rdi", "api", "--host", "127.0.0.1", "--port", str(port)]
+    if tls is not None:
+        command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + _START_TIMEOUT_S
         while True:
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=1, verify=False).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -175,6 +175,31 @@ def test_validate_tables_connects_to_postgres_and_names_missing_tables(http: htt
     )  # fmt: skip
 
 
+@pytest.mark.mysql
+def test_validate_tables_checks_mariadb_databases(http: httpx.Client, mysql_params: dict[str, Any]) -> None:
+    import pymysql
+
+    conn = pymysql.connect(**mysql_params)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS orders")
+            cursor.execute("CREATE TABLE orders (id int primary key)")
+        conn.commit()
+    finally:
+        conn.close()
+    http.put("/api/v2/pipelines/default/secrets/SOURCE_DB_PASSWORD", json={"value": mysql_params["password"]})
+    config = (CONFIG.format(host=mysql_params["host"], port=mysql_params["port"])
+              .replace("type: postgresql", "type: mariadb").replace("user: postgres", f"user: {mysql_params['user']}")
+              .replace("database: rdi_test", f"database: {mysql_params['database']}"))  # fmt: skip
+    ghost = JOB.replace("orders", "ghosts")
+    files = {"config.yaml": config, "jobs/orders.yaml": JOB, "jobs/ghosts.yaml": ghost}
+    reply = http.put("/api/v2/pipelines/default", json={"files": files})
+    assert (reply.status_code, [e["message"] for e in reply.json()["detail"]["errors"]]) == (
+        400,
+        ["table `ghosts` does not exist in `pg`"],
+    )
+
+
 def test_validate_tables_reports_an_unreachable_source(http: httpx.Client) -> None:
     http.put("/api/v2/pipelines/default/secrets/SOURCE_DB_PASSWORD", json={"value": "pw"})
     config = CONFIG.format(host="127.0.0.1", port=1)
