@@ -105,6 +105,7 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
         reload = JobReload(rdi_client, settings.pipeline, pipeline, processor, version, process_id=process_id,
                            secrets_dir=settings.secrets_dir)  # fmt: skip
         reload.publish()
+        reload.start()
     return IngestParts(
         settings=settings,
         pipeline=pipeline,

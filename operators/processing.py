@@ -1,10 +1,11 @@
 """The Bytewax step between the staging input and the target output: a batch through the pipeline's jobs.
 
-Zero-downtime redeploy: with a :class:`JobReload`, the step looks at the deployed ``version`` at most every
-``interval_s`` (one ``HGET``), between batches. When it changed, it reads the files and their meta in one
-MULTI (:meth:`PipelineStore.deployed`), compiles the new jobs and swaps them in before the next batch — so
-each batch, hence each entry, is processed by exactly one version, and per stream (one stream is read by one
-worker, batch after batch) no entry of the old version follows one of the new. A new pipeline that does not
+Zero-downtime redeploy: a :class:`JobReload` thread looks at the deployed ``version`` every ``interval_s`` (one
+``HGET``). When it changed, it reads the files and their meta in one MULTI (:meth:`PipelineStore.deployed`),
+compiles the new jobs off the data path and swaps them in; the step takes the jobs once per batch — so each
+batch, hence each entry, is processed by exactly one version, and per stream (one stream is read by one worker,
+batch after batch) no entry of the old version follows one of the new. The check does not wait for traffic, so
+an idle process reports the new version too. A new pipeline that does not
 load keeps the old jobs running and logs one line; one whose targets or processor settings changed is left
 to the controller, which restarts the processor (the output's connections are built once).
 """
@@ -38,6 +39,8 @@ log = logging.getLogger("rdi.processor")
 class JobReload:
     """Watches the deployed pipeline's ``version``; :meth:`current` gives the processor of the jobs to apply now.
 
+    :meth:`start` runs :meth:`poll` in a daemon thread every ``interval_s``.
+
     ``version`` is the version ``pipeline`` was loaded from; ``process_id`` names this Bytewax process in the
     ``rdi:pipeline:<name>:applied`` hash, where the applied version is published for the controller.
     Thread-safe: the worker threads of one process share it. A lost RDI DB connection skips the check.
@@ -70,6 +73,7 @@ class JobReload:
         self._clock = clock
         self._next = 0.0
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     def publish(self) -> None:
         """Records the version this process applies, with its PID (``rdi:pipeline:<name>:applied``)."""
@@ -78,14 +82,29 @@ class JobReload:
     def current(self) -> Processor:
         """The processor to run the next batch with: the newly deployed jobs once loaded, else the running ones."""
         with self._lock:
-            now = self._clock()
-            if now >= self._next:
-                self._next = now + self.interval_s
-                try:
-                    self._reload()
-                except redis.RedisError as exc:
-                    log.warning("cannot check the deployed version: %s", exc)
             return self.processor
+
+    def poll(self) -> None:
+        """Checks the deployed version if ``interval_s`` passed since the last check; swaps in new jobs."""
+        now = self._clock()
+        if now < self._next:
+            return
+        self._next = now + self.interval_s
+        try:
+            self._reload()
+        except redis.RedisError as exc:
+            log.warning("cannot check the deployed version: %s", exc)
+
+    def start(self) -> None:
+        """Polls in a daemon thread for the life of the process."""
+
+        def loop() -> None:
+            while True:
+                self.poll()
+                time.sleep(max(0.0, self._next - self._clock()))
+
+        self._thread = threading.Thread(target=loop, name="rdi-job-reload", daemon=True)
+        self._thread.start()
 
     def _reload(self) -> None:
         raw = self.client.hget(keys.pipeline_meta(self.name), "version")
@@ -108,8 +127,9 @@ class JobReload:
             self.version = version
             log.info("version %d changes targets or processors: the controller restarts the processor", version)
             return
-        self.version = self.applied = version
-        self.pipeline, self.processor = pipeline, processor
+        with self._lock:
+            self.version = self.applied = version
+            self.pipeline, self.processor = pipeline, processor
         self.publish()
         log.info("applying the jobs of version %d from the next batch on", version)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ._control import Controlled, Inserts, controlled
-from ._ingest import wait_for
+from ._ingest import free_port, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -41,9 +41,12 @@ def _versions_after(run: Controlled, count: int, version: str) -> bool:
     return sum(1 for _, v in _log(run) if v == version) >= count
 
 
-def test_redeploying_jobs_under_load_switches_versions_without_loss_or_restart(run: Controlled) -> None:
+@pytest.mark.parametrize("scale", [["-w", "2"], ["--processes", "2"]], ids=["2-workers", "2-processes"])
+def test_redeploying_jobs_under_load_switches_versions_without_loss_or_restart(
+    run: Controlled, scale: list[str]
+) -> None:
     run.deploy()
-    run.start_controller("a")
+    run.start_controller("a", *scale, "--cluster-port", str(free_port()))
     before = run.wait_status("v1 to run", status="running", observed_version=1)
     with Inserts(run.ingest, "items") as load:
         wait_for(lambda: _versions_after(run, 200, "v1"), 60, "v1 entries", log=run.ingest.log)

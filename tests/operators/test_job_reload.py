@@ -1,5 +1,6 @@
 """JobReload against a real Redis: a redeploy swaps the jobs at the next due check; an invalid one, or one that
-changes targets, keeps the running jobs. Checks are driven by a fake monotonic clock."""
+changes targets, keeps the running jobs. Checks (``poll``, which the processor runs in a thread) are driven by a
+fake monotonic clock."""
 
 from __future__ import annotations
 
@@ -54,11 +55,14 @@ def test_a_redeploy_is_applied_at_the_next_due_check(redis_client: redis.Redis) 
     store, clock = PipelineStore(redis_client), Clock()
     store.deploy(_files("v1"))
     reload = _reload(redis_client, clock)
+    reload.poll()
     first = reload.current()
     store.deploy(_files("v2"))
     clock.now = 0.2
+    reload.poll()
     not_due = reload.current()
     clock.now = 0.6
+    reload.poll()
     due = reload.current()
     assert (not_due is first, due is first, reload.applied, _applied(redis_client)) == (
         True, False, 2, f"2 {os.getpid()}",
@@ -73,6 +77,7 @@ def test_an_invalid_redeploy_keeps_the_running_jobs(redis_client: redis.Redis) -
     first = reload.current()
     store.deploy(_files("v2", job="source: {table: items}\noutput: [{uses: nope}]\n"))
     clock.now = 1.0
+    reload.poll()
     kept = reload.current()
     assert (kept is first, reload.version, reload.applied, _applied(redis_client)) == (
         True, 2, 1, f"1 {os.getpid()}",
@@ -86,4 +91,5 @@ def test_a_redeploy_that_changes_targets_is_left_to_a_restart(redis_client: redi
     first = reload.current()
     store.deploy(_files("v2", port=6380))
     clock.now = 1.0
+    reload.poll()
     assert (reload.current() is first, reload.version, reload.applied) == (True, 2, 1)
