@@ -94,6 +94,7 @@ class ControllerOptions:
     pipeline: str = "default"
     lease_ttl_ms: int = 10_000
     interval_s: float = 0.5
+    error_after_s: float = 120.0
     namespace: str = "rdi"
     processor: ProcessorOptions = field(default_factory=ProcessorOptions)
 
@@ -251,7 +252,9 @@ class Controller:
         self.supervisor.apply(self._plan)
         self._observe_version()
         children = self.supervisor.children.values()
-        failed = [f"{c.spec.name}: {c.message}" for c in children if c.status == "error"]
+        # RDI: phase Error once a deployment has been unavailable for 2 minutes (or a child refused its config).
+        down = {id(c) for c in self.supervisor.failing(self.options.error_after_s)}
+        failed = [f"{c.spec.name}: {c.message}" for c in children if c.status == "error" or id(c) in down]
         self._errors = failed
         if failed:
             self._publish("error", "Error", deployed)

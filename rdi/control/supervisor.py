@@ -59,6 +59,8 @@ class ChildState:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
+    down_since: float | None = None
+    """When it last stopped running properly (exit after less than ``backoff_max_s``); None while healthy."""
     next_start: float = 0.0
     delay: float = 0.0
     last_exit: int | None = None
@@ -144,11 +146,15 @@ class Supervisor:
         for child in self.children.values():
             if child.process is None and now >= child.next_start:
                 self._start(child, now)
+            elif child.process is not None and now - child.started_at >= self.backoff_max_s:
+                child.down_since = None  # ran long enough: healthy again
 
     def _exited(self, child: ChildState, code: int, now: float) -> None:
         ran, pid = now - child.started_at, child.pid
         if ran >= self.backoff_max_s:
             child.delay = self.backoff_s
+        if child.down_since is None or ran >= self.backoff_max_s:
+            child.down_since = now
         delay = self.backoff_max_s if code == CONFIG_EXIT else child.delay
         child.process, child.last_exit = None, code
         child.next_start = now + delay
@@ -173,12 +179,18 @@ class Supervisor:
             )
         except OSError as exc:
             child.last_exit, child.next_start = -1, now + child.delay
+            child.down_since = now if child.down_since is None else child.down_since
             child.message = f"cannot start: {exc}"
             log.error("%s: %s", spec.name, child.message)
             return
         child.started_at = now
         child.message = ""
         log.info("%s started (pid %d)", spec.name, child.process.pid)
+
+    def failing(self, for_s: float) -> list[ChildState]:
+        """Children that have not run properly for ``for_s`` seconds (crash-looping or unable to start)."""
+        now = self._clock()
+        return [c for c in self.children.values() if c.down_since is not None and now - c.down_since >= for_s]
 
     def stop_all(self) -> None:
         """Stops every child (SIGTERM, bounded wait, SIGKILL) and forgets them."""

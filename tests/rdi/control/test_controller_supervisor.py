@@ -125,3 +125,20 @@ def _zombie(pid: int) -> bool:
             return f.read().split()[2] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_a_crash_looping_child_counts_as_failing_once_down_long_enough() -> None:
+    clock = Clock()
+    sup = Supervisor(backoff_s=1.0, backoff_max_s=8.0, clock=clock)
+    sup.apply([ChildSpec("q", "collector", QUITTER), ChildSpec("s", "collector", SLEEPER)])
+    failing = []
+    for _ in range(5):
+        child = sup.children["q"]
+        assert child.process is not None
+        child.process.wait()
+        sup.poll()
+        failing.append([c.spec.name for c in sup.failing(10.0)])
+        clock.now = child.next_start
+        sup.poll()
+    sup.stop_all()
+    assert failing == [[], [], [], [], ["q"]]  # down since t=0, seen exiting at 0, 1, 3, 7, 15 s
