@@ -12,6 +12,8 @@ from rdi.api.errors import ApiError, responses
 from rdi.api.models import DlqCount
 from rdi.api.routes.pipelines import NamePath
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/api/v2/pipelines/{name}/dlqs", tags=["dlqs"])
 
 Api = Annotated[ApiState, Depends(state)]

@@ -19,6 +19,8 @@ from rdi.events import decode_event
 from rdi.jobs import JobResult, JobRouter
 from rdi.processor import write_defaults
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/api/v2/pipelines/{name}/jobs", tags=["jobs"])
 
 Api = Annotated[ApiState, Depends(state)]

@@ -12,6 +12,8 @@ from rdi.api.auth import check_credentials
 from rdi.api.errors import ApiError, responses
 from rdi.api.models import LoginIn, TokenOut
 
+__all__ = ["router"]
+
 router = APIRouter(tags=["auth"])
 
 

@@ -15,6 +15,8 @@ from rdi.api.models import MetricCollection
 from rdi.api.observed import stream_counts
 from rdi.api.routes.pipelines import NamePath
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/api/v2/pipelines/{name}/metric-collections", tags=["metrics"])
 
 Api = Annotated[ApiState, Depends(state)]

@@ -23,6 +23,8 @@ from rdi.control.secrets import SecretVault
 from rdi.control.store import VERSION, Deployed, PipelineMeta, PipelineStore
 from rdi.errors import ConfigError, ConfigIssue
 
+__all__ = ["info_router", "router"]
+
 info_router = APIRouter(tags=["info"])
 router = APIRouter(prefix="/api/v2/pipelines", tags=["pipelines"])
 

@@ -12,6 +12,8 @@ from rdi.api.models import SecretIn, SecretOut, SecretValueIn
 from rdi.api.routes.pipelines import NamePath
 from rdi.control.secrets import SecretVault
 
+__all__ = ["router"]
+
 router = APIRouter(prefix="/api/v2/pipelines/{name}/secrets", tags=["secrets"])
 
 Api = Annotated[ApiState, Depends(state)]

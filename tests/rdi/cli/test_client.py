@@ -191,3 +191,19 @@ def test_user_errors_are_one_line_with_an_exit_code(
         True,
         False,
     ), done.stderr
+
+
+def test_info_jobs_metric_collections_and_delete(env: dict[str, str], pipeline_dir: Path) -> None:
+    _deploy(env, pipeline_dir)
+    info = orjson.loads(rdi(env, "info", "-o", "json").stdout)
+    jobs = orjson.loads(rdi(env, "list-jobs", "-o", "json").stdout)
+    job = yaml.safe_load(rdi(env, "describe-job", "default-job").stdout)
+    collections = orjson.loads(rdi(env, "list-metric-collections", "-o", "json").stdout)
+    refused = rdi(env, "delete", stdin="n\n")
+    deleted = rdi(env, "delete", "--force")
+    gone = rdi(env, "get")
+    assert (info["api_version"], [j["name"] for j in jobs], job["source"], [c["name"] for c in collections],
+            refused.returncode, deleted.returncode, gone.stderr) == (
+        "v2", ["default-job"], {"table": "*"}, ["processor", "streams"], 1, 0,
+        "no pipeline `default` is deployed (HTTP 404)\n",
+    )  # fmt: skip

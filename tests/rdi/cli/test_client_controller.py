@@ -112,19 +112,22 @@ def test_deploy_wait_stop_start_through_the_controller(
     cmdlines = [Path(f"/proc/{c['pid']}/cmdline").read_bytes() for c in status["components"] if c.get("pid")]
     stopped = rdi(api, "stop", "--timeout", "60s")
     started = rdi(api, "start", "--timeout", "60s")
+    reset = rdi(api, "reset", "--timeout", "90s")
+    observed_reset = orjson.loads(rdi(api, "describe", "-o", "json").stdout)["status"]["observed_reset"]
     outputs = secret.stdout + secret.stderr + deployed.stdout + deployed.stderr + described.stdout + started.stderr
     vault = keys.pipeline_secrets()
     in_db = [k for k in redis_client.scan_iter() if k != vault and SECRET in repr(_content(redis_client, k))]
     assert (
         secret.returncode, deployed.returncode, deployed.stderr, len(redis_client.keys("e2e_orders:*")),
         "40/40 (100%)" in described.stdout, status["status"], status["current"],
-        sorted(c["type"] for c in status["components"]), stopped.returncode, started.returncode,
+        sorted(c["type"] for c in status["components"]), stopped.returncode, started.returncode, reset.returncode,
+        observed_reset,
         SECRET in outputs, SECRET in api.log.read_text(), SECRET in controller_log.read_text(),
         [SECRET.encode() in c for c in cmdlines], in_db,
     ) == (
         0, 0, "deployed pipeline `default` version 1\n", 40, True, "running", True,
-        ["collector", "controller", "processor"], 0, 0, False, False, False, [False, False, False], [],
-    ), (deployed.stderr, stopped.stderr, started.stderr)  # fmt: skip
+        ["collector", "controller", "processor"], 0, 0, 0, 1, False, False, False, [False, False, False], [],
+    ), (deployed.stderr, stopped.stderr, started.stderr, reset.stderr)  # fmt: skip
 
 
 def _content(client: redis.Redis, key: str) -> object:
