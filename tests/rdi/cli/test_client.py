@@ -207,3 +207,19 @@ def test_info_jobs_metric_collections_and_delete(env: dict[str, str], pipeline_d
         "v2", ["default-job"], {"table": "*"}, ["processor", "streams"], 1, 0,
         "no pipeline `default` is deployed (HTTP 404)\n",
     )  # fmt: skip
+
+
+def test_dry_run_deploys_nothing_and_a_missing_password_is_read_from_stdin(
+    env: dict[str, str], pipeline_dir: Path, redis_client: redis.Redis
+) -> None:
+    dry = rdi(env, "deploy", "--dir", str(pipeline_dir), "--dry-run", "--no-validate-tables")
+    nothing = PipelineStore(redis_client).deployed()
+    _deploy(env, pipeline_dir)
+    prompted = rdi({k: v for k, v in env.items() if k != "RDI_PASSWORD"}, "get", "-o", "yaml", stdin=USER_PASSWORD)
+    assert (dry.returncode, dry.stderr, nothing, prompted.returncode, yaml.safe_load(prompted.stdout)["version"]) == (
+        0,
+        f"pipeline `default` from {pipeline_dir} is valid (dry run: nothing deployed)\n",
+        None,
+        0,
+        1,
+    )
