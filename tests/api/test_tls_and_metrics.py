@@ -43,7 +43,8 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def tls_api(redis_url: str, tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:
+def tls_api(redis_url: str, redis_client: object, tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:
+    """`rdi api` over HTTPS with a self-signed certificate, on a flushed RDI DB."""
     cert, key = _self_signed(tmp_path)
     with running_api(redis_url, tmp_path / "api.log", tls=(cert, key)) as server:
         yield server, cert
