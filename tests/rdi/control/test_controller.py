@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from rdi.control.secrets import SecretVault
 from rdi.control.store import PipelineStatus
-from tests.flows._control import Controlled, alive, controlled
+from tests.flows._control import SECRETS_KEY, Controlled, alive, controlled
 from tests.flows._ingest import free_port, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -100,3 +101,21 @@ def test_changing_a_source_restarts_only_its_collector(run: Controlled) -> None:
 
     after = wait_for(restarted, 60, "the collector to restart", log=run.ingest.log)
     assert (after.observed_version, run.pids(after, "processor")) == (2, run.pids(before, "processor"))
+
+
+def test_a_rotated_secret_restarts_the_children_that_get_it(run: Controlled) -> None:
+    run.deploy()
+    run.start_controller("a")
+    before = run.wait_status("the pipeline to run", status="running", current=True)
+    old = {**run.pids(before, "collector"), **run.pids(before, "processor")}
+    SecretVault(run.ingest.db, key=SECRETS_KEY).set("TARGET_TOKEN", "rotated")
+
+    def restarted() -> PipelineStatus | None:
+        status = run.status()
+        if status is None or status.status != "running":
+            return None
+        new = {**run.pids(status, "collector"), **run.pids(status, "processor")}
+        return status if all(new[name] != pid for name, pid in old.items()) else None
+
+    after = wait_for(restarted, 60, "the children to restart", log=run.ingest.log)
+    assert sorted(c.restarts for c in after.components) == [0, 0, 0]  # restarted for a new spec, not after a crash
