@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from rdi.control.lease import Lease
 from rdi.control.store import PipelineStore
 
 from ._control import Controlled, MixedLoad, alive, controlled, same_rows, source_rows, target_rows
@@ -59,6 +60,24 @@ def test_follower_takes_over_when_the_leader_is_killed(run: Controlled) -> None:
     expected, actual = source_rows(run.ingest, TABLES), target_rows(run.ingest, TABLES)
     assert took_over.fencing_token > first.fencing_token
     assert [c.type for c in running.components].count("collector") == 1
+    assert same_rows(expected, actual) == (len(expected), [], [], []), run.ingest.log.read_text()[-3000:]
+
+
+def test_a_stopped_leader_stops_its_data_plane_and_hands_the_lease_over(run: Controlled) -> None:
+    run.deploy()
+    run.start_controller("a", ttl_ms=60_000)  # a handover that waited for the TTL would time the test out
+    first = run.wait_status("a to lead", status="running", leader="a")
+    run.start_controller("b", ttl_ms=60_000)
+    with MixedLoad(run.ingest, TABLES, seed=5) as load:
+        wait_for(lambda: load.ops > 100, 60, "some load")
+        run.stop_controller("a")  # SIGINT, as systemd's SIGTERM: stop the data plane, release the lease
+        holder = Lease(run.ingest.db, "probe").holder()
+        old_plane = [p for c in first.components if c.type != "controller" and (p := c.pid) and alive(p)]
+        run.wait_status("b to take over", 30, leader="b", status="running")
+        wait_for(lambda: load.ops > 300, 60, "more load")
+    run.ingest.settle(120)
+    expected, actual = source_rows(run.ingest, TABLES), target_rows(run.ingest, TABLES)
+    assert (holder in (None, "b"), old_plane) == (True, [])
     assert same_rows(expected, actual) == (len(expected), [], [], []), run.ingest.log.read_text()[-3000:]
 
 
