@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import redis
 
-from operators.processing import BatchProcessing
+from operators.processing import BatchProcessing, JobReload
 from operators.staging_source import StagingSource
 from operators.target_sink import TargetSink
 from rdi.config import Pipeline
 from rdi.connections import TargetConnections
-from rdi.errors import ConfigError
+from rdi.control.store import PipelineStore
+from rdi.errors import ConfigError, ConfigIssue
 from rdi.metrics import MetricsServer, ProcessorMetrics, StreamMonitor, serve_metrics
 from rdi.processor import ProcessedBatch, Processor
-from rdi.runtime import ProcessorSettings, load_runtime_pipeline
+from rdi.runtime import ProcessorSettings, load_runtime_pipeline, pipeline_from_files
 from rdi.stream_schema import StreamTypes
 
 __all__ = ["IngestParts", "ingest_parts"]
@@ -59,9 +61,13 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
     problem on stderr and exit status 2 — never a traceback.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    version: int | None = None
     try:
         settings = settings or ProcessorSettings.from_env()
-        pipeline = load_runtime_pipeline(settings)
+        if settings.pipeline_dir is None:
+            pipeline, version = _deployed_pipeline(settings)
+        else:
+            pipeline = load_runtime_pipeline(settings)
     except ConfigError as exc:
         for issue in exc.issues:
             print(str(issue).lstrip(": "), file=sys.stderr)
@@ -92,6 +98,14 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
         metrics.observe_batch(batch, write_ms=write_ms, ack_ms=ack_ms)
 
     targets = TargetConnections(pipeline.config.targets)
+    processor = Processor(pipeline)
+    reload = None
+    if version is not None:  # deployed in the RDI DB: follow redeploys (zero-downtime)
+        process_id = os.environ.get("BYTEWAX_PROCESS_ID") or "0"
+        reload = JobReload(rdi_client, settings.pipeline, pipeline, processor, version, process_id=process_id,
+                           secrets_dir=settings.secrets_dir)  # fmt: skip
+        reload.publish()
+        reload.start()
     return IngestParts(
         settings=settings,
         pipeline=pipeline,
@@ -104,9 +118,22 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
             discovery_interval_s=processors.effective_discovery_interval_ms / 1000.0,
             partitions=settings.partitions,
         ),
-        processing=BatchProcessing(Processor(pipeline), StreamTypes(rdi_client), targets),
+        processing=BatchProcessing(processor, StreamTypes(rdi_client), targets, reload=reload),
         sink=TargetSink(settings.rdi_url, settings.group, pipeline.config.targets, processors, on_batch=observed),
         metrics=metrics,
         server=server,
         monitor=monitor,
     )
+
+
+def _deployed_pipeline(settings: ProcessorSettings) -> tuple[Pipeline, int]:
+    """The pipeline deployed in the RDI DB and its version, read together (one MULTI)."""
+    client = redis.Redis.from_url(settings.rdi_url)
+    try:
+        deployed = PipelineStore(client, settings.pipeline).deployed()
+    finally:
+        client.close()
+    if deployed is None:
+        message = f"no pipeline `{settings.pipeline}` deployed in the RDI DB; set RDI_PIPELINE_DIR or deploy one"
+        raise ConfigError([ConfigIssue("RDI_PIPELINE_DIR", 0, "", message)])
+    return pipeline_from_files(deployed.files, secrets_dir=settings.secrets_dir), deployed.meta.version

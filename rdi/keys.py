@@ -21,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "DEBEZIUM_OFFSETS",
     "DEBEZIUM_SCHEMA_HISTORY",
+    "HA_FENCE",
     "HA_LOCK",
     "STREAM_PATTERN",
     "collector_snapshot",
@@ -31,7 +32,11 @@ __all__ = [
     "offset_field",
     "offset_key",
     "pipeline_config",
+    "pipeline_meta",
+    "pipeline_secrets",
     "pipeline_status",
+    "pipelines_index",
+    "processor_applied",
     "processor_consumer",
     "schema_history",
     "staging_stream",
@@ -42,6 +47,8 @@ STREAM_PATTERN = "data:*"
 DEBEZIUM_OFFSETS = "metadata:debezium:offsets"
 DEBEZIUM_SCHEMA_HISTORY = "metadata:debezium:schema_history"
 HA_LOCK = "rdi:ha:lock"
+# INCR'd at every leader acquisition: the value is the new leader's fencing token.
+HA_FENCE = "rdi:ha:fence"
 
 
 def hash_tag(server_name: str) -> str:
@@ -109,3 +116,25 @@ def pipeline_config(pipeline: str = "default") -> str:
 
 def pipeline_status(pipeline: str = "default") -> str:
     return f"rdi:pipeline:{pipeline}:status"
+
+
+def pipelines_index() -> str:
+    """Set of the names of the deployed pipelines."""
+    return "rdi:pipelines"
+
+
+def pipeline_meta(pipeline: str = "default") -> str:
+    """Hash of a deployment: ``version``, ``active``, ``reset``, ``deployed_at_ms``, ``updated_at_ms``."""
+    return f"rdi:pipeline:{pipeline}:meta"
+
+
+def pipeline_secrets(pipeline: str = "default") -> str:
+    """Hash of secret NAME → Fernet token; the key is never stored in the RDI DB."""
+    return f"rdi:pipeline:{pipeline}:secrets"
+
+
+def processor_applied(pipeline: str = "default") -> str:
+    """Hash of Bytewax process id → ``<version> <pid>``: the deployed version whose jobs that processor process
+    applies now (written by the processor when it loads or hot-reloads jobs; read by the controller, which trusts
+    it only from the PID it started, for ``observed_version``)."""
+    return f"rdi:pipeline:{pipeline}:applied"

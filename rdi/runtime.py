@@ -27,7 +27,7 @@ from rdi import keys
 from rdi.config import Pipeline, load_pipeline
 from rdi.errors import ConfigError, ConfigIssue
 
-__all__ = ["DEFAULT_RDI_URL", "ProcessorSettings", "deployed_files", "load_runtime_pipeline"]
+__all__ = ["DEFAULT_RDI_URL", "ProcessorSettings", "deployed_files", "load_runtime_pipeline", "pipeline_from_files"]
 
 DEFAULT_RDI_URL = "redis://localhost:6379/0"
 _DEFAULT_METRICS_PORT = 9121
@@ -109,6 +109,20 @@ def load_runtime_pipeline(settings: ProcessorSettings) -> Pipeline:
     if files is None:
         message = f"no pipeline `{settings.pipeline}` deployed in the RDI DB; set RDI_PIPELINE_DIR or deploy one"
         raise ConfigError([ConfigIssue("RDI_PIPELINE_DIR", 0, "", message)])
+    return pipeline_from_files(files, secrets_dir=settings.secrets_dir)
+
+
+def pipeline_from_files(
+    files: Mapping[str, str],
+    *,
+    secrets_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
+) -> Pipeline:
+    """Loads deployed files (path relative to the pipeline folder → text) as :func:`load_pipeline` loads a folder.
+
+    Raises ConfigError (with located issues) for an invalid pipeline or a path that leaves the folder.
+    """
     with tempfile.TemporaryDirectory(prefix="rdi-pipeline-") as tmp:
         for relative, text in files.items():
             path = Path(tmp, relative).resolve()
@@ -116,4 +130,4 @@ def load_runtime_pipeline(settings: ProcessorSettings) -> Pipeline:
                 raise ConfigError([ConfigIssue(relative, 0, "", "deployed file path leaves the pipeline folder")])
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-        return load_pipeline(tmp, secrets_dir=settings.secrets_dir)
+        return load_pipeline(tmp, secrets_dir=secrets_dir, env=env, resolve_secrets=resolve_secrets)

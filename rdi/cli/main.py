@@ -186,17 +186,49 @@ def main() -> None:
 def collector(
     ctx: typer.Context,
     source: Annotated[str, typer.Option("--source", help="Source name in config.yaml.")],
-    directory: DirOption = Path("."),
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", envvar="RDI_PIPELINE_DIR", help="Pipeline folder; else the one deployed in the RDI DB."),
+    ] = None,
+    pipeline_name: Annotated[str, typer.Option("--pipeline", envvar="RDI_PIPELINE", help="Pipeline name.")] = "default",
 ) -> None:
     """Capture a source's changes into the RDI database's staging streams (runs until SIGTERM/SIGINT)."""
-    pipeline = _load(directory, resolve_secrets=True)
+
+    def load(resolve_secrets: bool) -> Pipeline:
+        if directory is not None:
+            return _load(directory, resolve_secrets=resolve_secrets)
+        return _load_deployed(ctx.obj["rdi_url"], pipeline_name, resolve_secrets=resolve_secrets)
+
+    pipeline = load(True)
+    where = str(directory / "config.yaml") if directory else f"the pipeline `{pipeline_name}` deployed in the RDI DB"
     if source not in pipeline.config.sources:
         known = ", ".join(sorted(pipeline.config.sources)) or "none"
-        raise _fail(f"--source: no source `{source}` in {directory / 'config.yaml'} (sources: {known})")
+        raise _fail(f"--source: no source `{source}` in {where} (sources: {known})")
     from rdi.cli.collector import run_collector  # imports drivers; keep them out of offline commands
 
-    written = _load(directory, resolve_secrets=False) if pipeline.config.sources[source].uses_debezium_server else None
+    # Debezium Server's properties file keeps the ${...} references: their values go to its environment only
+    written = load(False) if pipeline.config.sources[source].uses_debezium_server else None
     raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"], written=written))
+
+
+def _load_deployed(rdi_url: str, name: str, *, resolve_secrets: bool) -> Pipeline:
+    import redis  # keeps drivers out of offline commands
+
+    from rdi.runtime import deployed_files, pipeline_from_files
+
+    try:
+        client = redis.Redis.from_url(rdi_url)
+        try:
+            files = deployed_files(client, name)
+        finally:
+            client.close()
+        if files is None:
+            raise _fail(f"no pipeline `{name}` deployed in the RDI DB; deploy one or pass --dir")
+        return pipeline_from_files(files, resolve_secrets=resolve_secrets)
+    except ConfigError as exc:
+        raise _config_failed(exc) from None
+    except redis.RedisError as exc:
+        raise _fail(f"cannot read the pipeline `{name}` from the RDI DB: {exc}") from None
 
 
 @app.command()
@@ -233,6 +265,55 @@ def processor(
         env["BYTEWAX_PROCESS_ID"] = str(process_id)
     command = bytewax_command("flows.ingest", workers=workers, process_id=process_id, addresses=addresses)
     raise typer.Exit(run_processor(command, env, restart=restart))
+
+
+@app.command()
+def controller(
+    ctx: typer.Context,
+    pipeline_name: Annotated[str, typer.Option("--pipeline", envvar="RDI_PIPELINE", help="Pipeline name.")] = "default",
+    instance_id: Annotated[
+        str | None,
+        typer.Option("--instance-id", envvar="RDI_INSTANCE_ID", help="This controller's id in the HA lease."),
+    ] = None,
+    lease_ttl_ms: Annotated[
+        int, typer.Option("--lease-ttl-ms", envvar="RDI_LEASE_TTL_MS", min=1000, help="HA lease time to live.")
+    ] = 10_000,
+    metrics_port: Annotated[
+        str, typer.Option("--metrics-port", envvar="RDI_CONTROLLER_METRICS_PORT", help="Prometheus port (off: none).")
+    ] = "9122",
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processor worker threads per process.")] = 1,
+    processes: Annotated[int, typer.Option("--processes", min=1, help="Processor processes (a Bytewax cluster).")] = 1,
+    cluster_port: Annotated[
+        int, typer.Option("--cluster-port", min=1, max=65535, help="First port of the processor cluster.")
+    ] = 9400,
+    processor_metrics_port: Annotated[
+        str, typer.Option("--processor-metrics-port", envvar="RDI_METRICS_PORT", help="Processor's RDI_METRICS_PORT.")
+    ] = "9121",
+) -> None:
+    """Run the control plane: the data plane of the deployed pipeline, HA lease, status (until SIGTERM/SIGINT)."""
+    import os  # keeps the controller's imports out of offline commands
+    import socket
+
+    from rdi.cli.controller import run_controller
+    from rdi.control.controller import ControllerOptions
+    from rdi.control.dataplane import ProcessorOptions
+
+    port: int | None = None
+    if metrics_port.strip().lower() not in ("off", "none", ""):
+        try:
+            port = int(metrics_port)
+        except ValueError:
+            raise _fail(f"--metrics-port: expected a port number or `off`, got {metrics_port!r}") from None
+    options = ControllerOptions(
+        rdi_url=ctx.obj["rdi_url"],
+        instance_id=instance_id or f"{socket.gethostname()}-{os.getpid()}",
+        pipeline=pipeline_name,
+        lease_ttl_ms=lease_ttl_ms,
+        processor=ProcessorOptions(
+            workers=workers, processes=processes, cluster_port=cluster_port, metrics_port=processor_metrics_port
+        ),
+    )
+    raise typer.Exit(run_controller(options, metrics_port=port))
 
 
 @app.command()
@@ -283,3 +364,12 @@ def _offline_demo() -> None:
         err=True,
     )
     dry_run("orders", DEMO_DIR / "events.json", DEMO_DIR / "pipeline")
+
+
+def _register_api_commands() -> None:
+    from rdi.cli.remote import register  # the API-backed commands (rdi-compat-spec §5.1) and `rdi api`
+
+    register(app)
+
+
+_register_api_commands()

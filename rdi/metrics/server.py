@@ -1,4 +1,5 @@
-"""A small HTTP server for the processor's metrics: ``GET /metrics`` (Prometheus text) and ``GET /healthz``.
+"""A small HTTP server for the processor's metrics: ``GET /metrics`` (Prometheus text) and ``GET /healthz``
+(and ``GET /readyz`` when given a readiness check; the controller serves its metrics with it too).
 
 Runs in a daemon thread of the processor's process, next to Bytewax's own API server (which, when
 ``BYTEWAX_DATAFLOW_API_ENABLED`` is set, serves only prometheus_client's default registry on its port).
@@ -7,15 +8,20 @@ Runs in a daemon thread of the processor's process, next to Bytewax's own API se
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from typing_extensions import override
 
-from rdi.metrics.processor import ProcessorMetrics
+__all__ = ["MetricsServer", "Renders", "serve_metrics"]
 
-__all__ = ["MetricsServer", "serve_metrics"]
+
+class Renders(Protocol):
+    """Anything that renders a Prometheus text exposition (e.g. :class:`rdi.metrics.ProcessorMetrics`)."""
+
+    def render(self) -> bytes: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -27,6 +33,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, self.server.metrics.render(), CONTENT_TYPE_PLAIN_0_0_4)
         elif path == "/healthz":
             self._reply(200, b"ok", "text/plain; charset=utf-8")
+        elif path == "/readyz" and self.server.ready is not None:
+            ready = self.server.ready()
+            self._reply(200 if ready else 503, b"ready" if ready else b"not ready", "text/plain; charset=utf-8")
         else:
             self._reply(404, b"not found: try /metrics or /healthz", "text/plain; charset=utf-8")
 
@@ -45,8 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], metrics: ProcessorMetrics) -> None:
+    def __init__(self, address: tuple[str, int], metrics: Renders, ready: Callable[[], bool] | None) -> None:
         self.metrics = metrics
+        self.ready = ready
         super().__init__(address, _Handler)
 
 
@@ -72,9 +82,12 @@ class MetricsServer:
         self._thread.join()
 
 
-def serve_metrics(metrics: ProcessorMetrics, port: int, addr: str = "0.0.0.0") -> MetricsServer:
-    """Serve ``metrics`` on ``addr:port`` (``port=0``: any free port, see :attr:`MetricsServer.port`).
+def serve_metrics(
+    metrics: Renders, port: int, addr: str = "0.0.0.0", *, ready: Callable[[], bool] | None = None
+) -> MetricsServer:
+    """Serve ``metrics`` on ``addr:port`` (``port=0``: any free port, see :attr:`MetricsServer.port`);
+    with ``ready``, ``GET /readyz`` answers 200 when it returns true, else 503.
 
     Raises ``OSError`` if the address cannot be bound (e.g. the port is in use).
     """
-    return MetricsServer(_Server((addr, port), metrics))
+    return MetricsServer(_Server((addr, port), metrics, ready))

@@ -1,0 +1,111 @@
+"""What the data plane shows in the RDI DB beside the controller's status: snapshot progress and stream counts.
+
+Collectors keep ``rdi:collector:<source>:status`` (``phase``, ``heartbeat_ms``, ``snapshot:<table>`` =
+``rows/estimate``, ``updated_at``) and the snapshot state in ``rdi:collector:<source>:snapshot``; the processor
+reads every ``data:*`` stream with its pipeline's consumer group, and rejects into ``dlq:<stream>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis
+
+from rdi import keys
+
+__all__ = ["source_progress", "stream_counts"]
+
+_SNAPSHOT_STATE = "__state__"  # the snapshot hash's state field (rdi.collectors.postgres / mysql SNAPSHOT_STATE)
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(_text(value))
+    except ValueError:
+        return 0
+
+
+def source_progress(client: redis.Redis, sources: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Per source: ``phase`` (``starting`` | ``snapshot`` | ``streaming``), ``heartbeat_ms``, ``updated_at_ms`` and
+    ``tables``: table → ``{rows, estimate, percent}`` of its snapshot."""
+    progress: dict[str, dict[str, Any]] = {}
+    for source in sources:
+        status = {_text(k): _text(v) for k, v in client.hgetall(keys.collector_status(source)).items()}
+        state_raw = client.hget(keys.collector_snapshot(source), _SNAPSHOT_STATE)
+        try:
+            state = orjson.loads(state_raw) if state_raw else {}
+        except orjson.JSONDecodeError:
+            state = {}
+        tables: dict[str, dict[str, Any]] = {}
+        for field, value in sorted(status.items()):
+            if field.startswith("snapshot:"):
+                rows_text, _, estimate_text = value.partition("/")
+                rows, estimate = _int(rows_text), max(_int(estimate_text), _int(rows_text))
+                percent = 100.0 if estimate == 0 else round(100.0 * rows / estimate, 1)
+                tables[field.removeprefix("snapshot:")] = {"rows": rows, "estimate": estimate, "percent": percent}
+        snapshot_done = isinstance(state, dict) and state.get("phase") == "complete"
+        if snapshot_done or status.get("phase") == "streaming":
+            phase = "streaming"
+        else:
+            phase = "snapshot" if tables else "starting"
+        progress[source] = {
+            "phase": phase,
+            "heartbeat_ms": _int(status.get("heartbeat_ms", 0)),
+            "updated_at_ms": _int(status.get("updated_at", 0)),
+            "tables": tables,
+        }
+    return progress
+
+
+def stream_counts(client: redis.Redis, pipeline: str, now_ms: int) -> dict[str, dict[str, int]]:
+    """Per staging stream: ``total`` (entries ever added), ``pending`` (not yet processed: unread + unacked),
+    ``rejected`` (DLQ length), ``last_arrival_ms`` and ``lag_ms`` (age of the oldest unprocessed entry, 0 if none)."""
+    group = keys.consumer_group(pipeline)
+    counts: dict[str, dict[str, int]] = {}
+    for raw in sorted(client.scan_iter(match=keys.STREAM_PATTERN, count=1000, _type="STREAM")):
+        stream = _text(raw)
+        try:
+            info = client.xinfo_stream(stream)
+            groups = client.xinfo_groups(stream)
+        except redis.ResponseError:
+            continue
+        total = _int(info.get("entries-added") or info.get("length") or 0)
+        last_id = _text(info.get("last-generated-id") or "0-0")
+        mine = next((g for g in groups if _text(g.get("name")) == group), None)
+        if mine is None:
+            pending, oldest = total, _first_id_ms(info)
+        else:
+            lag = mine.get("lag")
+            unread = _int(lag) if lag is not None else 0
+            pending = unread + _int(mine.get("pending") or 0)
+            oldest = _oldest_unprocessed_ms(client, stream, mine) if pending else 0
+        counts[stream] = {
+            "total": total,
+            "pending": pending,
+            "rejected": _int(client.xlen(keys.dlq_stream(stream))),
+            "last_arrival_ms": _int(last_id.split("-")[0]),
+            "lag_ms": max(now_ms - oldest, 0) if oldest else 0,
+        }
+    return counts
+
+
+def _first_id_ms(info: Any) -> int:
+    first = info.get("first-entry")
+    return _int(_text(first[0]).split("-")[0]) if first else 0
+
+
+def _oldest_unprocessed_ms(client: redis.Redis, stream: str, group: Any) -> int:
+    if _int(group.get("pending") or 0):
+        summary = client.xpending(stream, _text(group.get("name")))
+        lowest = summary.get("min") if isinstance(summary, dict) else None
+        if lowest:
+            return _int(_text(lowest).split("-")[0])
+    delivered = _text(group.get("last-delivered-id") or "0-0")
+    after: Any = client.xrange(stream, min="(" + delivered, count=1)
+    return _int(_text(after[0][0]).split("-")[0]) if after else 0
