@@ -11,7 +11,8 @@ import rdi
 
 PUBLIC = ["rdi", "rdi.config", "rdi.errors", "rdi.events", "rdi.expressions", "rdi.transforms",
           "rdi.writers.redis", "rdi.jobs", "rdi.keys", "rdi.scaffold", "rdi.metrics", "rdi.processor",
-          "rdi.runtime"]  # fmt: skip
+          "rdi.runtime", "rdi.writers", "rdi.writers.nest", "rdi.control", "rdi.control.store",
+          "rdi.control.secrets", "rdi.api", "rdi.collectors.debezium"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PUBLIC)
