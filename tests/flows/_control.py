@@ -3,19 +3,14 @@ vault) and run by real ``rdi controller`` processes, started and stopped by PID;
 
 from __future__ import annotations
 
-import random
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-
-import psycopg
 
 from rdi.control.secrets import SecretVault, generate_key
 from rdi.control.store import PipelineStatus, PipelineStore
@@ -105,107 +100,3 @@ def controlled(pg_dsn: str, redis_url: str, folder: Path, *, tables: str, jobs: 
                 ingest.sql(statement)
         SecretVault(ingest.db, key=SECRETS_KEY).set("SOURCE_DB_PASSWORD", urlparse(pg_dsn).password or "")
         yield Controlled(ingest)
-
-
-class Inserts:
-    """Inserts rows with increasing ids into ``{s}.<table>`` (one per transaction) until stopped."""
-
-    def __init__(self, run: Ingest, table: str, *, start: int = 1) -> None:
-        self.run, self.table, self.next_id = run, table, start
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.error: BaseException | None = None
-
-    def __enter__(self) -> Inserts:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def _loop(self) -> None:
-        try:
-            with psycopg.connect(self.run.pg_dsn, autocommit=True) as conn:
-                while not self.stop.is_set():
-                    conn.execute(f'INSERT INTO "{self.run.schema}".{self.table} VALUES (%s, %s)',
-                                 [self.next_id, f"n{self.next_id}"])  # fmt: skip
-                    self.next_id += 1
-                    time.sleep(0.003)
-        except BaseException as exc:  # surfaced by __exit__
-            self.error = exc
-
-
-class MixedLoad:
-    """Random inserts, updates and deletes on ``tables`` (``id int primary key, version int, note text``)."""
-
-    def __init__(self, run: Ingest, tables: tuple[str, ...], seed: int) -> None:
-        self.run, self.tables = run, tables
-        self.rng = random.Random(seed)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.error: BaseException | None = None
-        self.ops = 0
-
-    def __enter__(self) -> MixedLoad:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def _loop(self) -> None:
-        s = self.run.schema
-        try:
-            with psycopg.connect(self.run.pg_dsn, autocommit=True) as conn:
-                next_id = dict.fromkeys(self.tables, 1000)
-                while not self.stop.is_set():
-                    table = self.rng.choice(self.tables)
-                    with conn.transaction():
-                        for _ in range(self.rng.randint(1, 10)):
-                            kind = self.rng.random()
-                            if kind < 0.5:
-                                next_id[table] += 1
-                                conn.execute(f'INSERT INTO "{s}".{table} VALUES (%s, 0, %s)', [next_id[table], "new"])
-                            elif kind < 0.85:
-                                note, row = f"v{self.rng.random():.6f}", self.rng.randint(1, next_id[table])
-                                conn.execute(
-                                    f'UPDATE "{s}".{table} SET version = version + 1, note = %s WHERE id = %s',
-                                    [note, row],
-                                )
-                            else:
-                                conn.execute(f'DELETE FROM "{s}".{table} WHERE id = %s',
-                                             [self.rng.randint(1, next_id[table])])  # fmt: skip
-                    self.ops += 1
-                    time.sleep(0.005)
-        except BaseException as exc:  # surfaced by __exit__
-            self.error = exc
-
-
-def source_rows(run: Ingest, tables: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    state = {}
-    for table in tables:
-        for row_id, version, note in run.conn.execute(f'SELECT id, version, note FROM "{run.schema}".{table}'):
-            state[f"{table}:id:{row_id}"] = {"id": str(row_id), "version": str(version), "note": note}
-    return state
-
-
-def target_rows(run: Ingest, tables: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    state = {}
-    for table in tables:
-        for key in run.db.scan_iter(match=f"{table}:id:*", count=1000):
-            state[key.decode()] = {k.decode(): v.decode() for k, v in run.db.hgetall(key).items()}
-    return state
-
-
-def same_rows(expected: dict[str, dict[str, str]], actual: dict[str, dict[str, str]]) -> tuple[Any, ...]:
-    """(count, missing, extra, wrong) — equal to ``(len(expected), [], [], [])`` when the target matches."""
-    missing = sorted(set(expected) - set(actual))[:5]
-    extra = sorted(set(actual) - set(expected))[:5]
-    wrong = [k for k in expected if k in actual and actual[k] != expected[k]][:5]
-    return len(actual), missing, extra, wrong

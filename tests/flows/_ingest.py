@@ -4,17 +4,19 @@ the real ``flows.ingest`` dataflow into the real Redis — processes started and
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlparse
 
 import orjson
@@ -229,3 +231,103 @@ def group_drained(db: redis.Redis, streams: list[str], group: str = "rdi:process
         if info is None or info["pending"] or info["lag"]:
             return False
     return True
+
+
+Change: TypeAlias = Callable[[psycopg.Connection[Any], random.Random], None]
+"""One source change (or a few), run by :class:`Load` inside its own transaction."""
+
+
+class Load:
+    """Runs ``change`` against the source in a thread, one transaction at a time, until the ``with`` block ends;
+    ``ops`` counts the committed transactions; an error in the thread is raised when the block ends."""
+
+    def __init__(self, run: Ingest, change: Change, *, seed: int = 0, pause_s: float = 0.003) -> None:
+        self.run, self.change, self.pause_s = run, change, pause_s
+        self.rng = random.Random(seed)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.error: BaseException | None = None
+        self.ops = 0
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        try:
+            with psycopg.connect(self.run.pg_dsn, autocommit=True) as conn:
+                while not self.stop.is_set():
+                    with conn.transaction():
+                        self.change(conn, self.rng)
+                    self.ops += 1
+                    time.sleep(self.pause_s)
+        except BaseException as exc:  # surfaced by __exit__
+            self.error = exc
+
+
+def inserts(schema: str, table: str) -> Change:
+    """Rows ``(id, 'n<id>')`` with ids 1, 2, 3… into ``<schema>.<table>``, one per call."""
+    next_id = iter(range(1, 1 << 62))
+
+    def change(conn: psycopg.Connection[Any], rng: random.Random) -> None:
+        row = next(next_id)
+        conn.execute(f'INSERT INTO "{schema}".{table} VALUES (%s, %s)', [row, f"n{row}"])
+
+    return change
+
+
+def mixed_changes(schema: str, tables: tuple[str, ...], max_rows: int = 10) -> Change:
+    """1..``max_rows`` random inserts, updates (``version + 1``) and deletes on one of ``tables``
+    (``id int primary key, version int, note text``, seeded with ids up to 1000)."""
+    next_id = dict.fromkeys(tables, 1000)
+
+    def change(conn: psycopg.Connection[Any], rng: random.Random) -> None:
+        table = rng.choice(tables)
+        name = f'"{schema}".{table}'
+        kind = rng.random()
+        for _ in range(rng.randint(1, max_rows)):
+            if kind < 0.45:
+                next_id[table] += 1
+                conn.execute(
+                    f'INSERT INTO "{schema}".{table} VALUES (%s, 0, %s)', [next_id[table], f"n{next_id[table]}"]
+                )
+            elif kind < 0.85:
+                note, row = f"v{rng.random():.6f}", rng.randint(1, next_id[table])
+                conn.execute(
+                    f'UPDATE "{schema}".{table} SET version = version + 1, note = %s WHERE id = %s', [note, row]
+                )
+            else:
+                conn.execute(f"DELETE FROM {name} WHERE id = %s", [rng.randint(1, next_id[table])])
+
+    return change
+
+
+def source_rows(run: Ingest, tables: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """The rows of ``tables`` (``id, version, note``) as the default mapping's hashes would hold them."""
+    state = {}
+    for table in tables:
+        for row_id, version, note in run.conn.execute(f'SELECT id, version, note FROM "{run.schema}".{table}'):
+            state[f"{table}:id:{row_id}"] = {"id": str(row_id), "version": str(version), "note": note}
+    return state
+
+
+def target_rows(run: Ingest, tables: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    state = {}
+    for table in tables:
+        for key in run.db.scan_iter(match=f"{table}:id:*", count=1000):
+            state[key.decode()] = {k.decode(): v.decode() for k, v in run.db.hgetall(key).items()}
+    return state
+
+
+def same_rows(expected: dict[str, Any], actual: dict[str, Any]) -> tuple[Any, ...]:
+    """(count, missing, extra, wrong) — equal to ``(len(expected), [], [], [])`` when the target matches."""
+    missing = sorted(set(expected) - set(actual))[:5]
+    extra = sorted(set(actual) - set(expected))[:5]
+    wrong = [(k, expected[k], actual[k]) for k in expected if k in actual and actual[k] != expected[k]][:2]
+    return len(actual), missing, extra, wrong

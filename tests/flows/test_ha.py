@@ -19,8 +19,18 @@ import redis
 from rdi.control.lease import Lease
 from rdi.control.store import PipelineStore
 
-from ._control import Controlled, MixedLoad, alive, controlled, same_rows, source_rows, target_rows
-from ._ingest import REPO, free_port, target_only_pipeline, wait_for
+from ._control import Controlled, alive, controlled
+from ._ingest import (
+    REPO,
+    Load,
+    free_port,
+    mixed_changes,
+    same_rows,
+    source_rows,
+    target_only_pipeline,
+    target_rows,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -44,7 +54,7 @@ def test_follower_takes_over_when_the_leader_is_killed(run: Controlled) -> None:
     run.start_controller("a", ttl_ms=TTL_MS)
     first = run.wait_status("a to lead", status="running", leader="a")
     run.start_controller("b", ttl_ms=TTL_MS)
-    with MixedLoad(run.ingest, TABLES, seed=11) as load:
+    with Load(run.ingest, mixed_changes(run.ingest.schema, TABLES), seed=11, pause_s=0.005) as load:
         wait_for(lambda: load.ops > 200, 60, "some load")
         old_plane = [p for c in first.components if c.type != "controller" and (p := c.pid)]
         killed_at = time.monotonic()
@@ -68,7 +78,7 @@ def test_a_stopped_leader_stops_its_data_plane_and_hands_the_lease_over(run: Con
     run.start_controller("a", ttl_ms=60_000)  # a handover that waited for the TTL would time the test out
     first = run.wait_status("a to lead", status="running", leader="a")
     run.start_controller("b", ttl_ms=60_000)
-    with MixedLoad(run.ingest, TABLES, seed=5) as load:
+    with Load(run.ingest, mixed_changes(run.ingest.schema, TABLES), seed=5, pause_s=0.005) as load:
         wait_for(lambda: load.ops > 100, 60, "some load")
         run.stop_controller("a")  # SIGINT, as systemd's SIGTERM: stop the data plane, release the lease
         holder = Lease(run.ingest.db, "probe").holder()

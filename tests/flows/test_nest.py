@@ -8,7 +8,6 @@ arrive before their parents and deletes carry only the key, as CDC of real schem
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ._ingest import Ingest, running_ingest
+from ._ingest import Change, Ingest, Load, running_ingest, same_rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -133,38 +132,14 @@ FROM {s}.invoice i
 """
 
 
-class Load:
-    """Random single-row changes in small transactions across the five tables until stopped."""
+def changes(schema: str) -> Change:
+    """1..8 random changes per transaction, for :class:`Load`."""
 
-    def __init__(self, run: Ingest, seed: int) -> None:
-        self.run = run
-        self.rng = random.Random(seed)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.error: BaseException | None = None
-        self.ops = 0
+    def run(conn: psycopg.Connection[Any], rng: random.Random) -> None:
+        for _ in range(rng.randint(1, 8)):
+            change(conn, schema, rng)
 
-    def __enter__(self) -> Load:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def _loop(self) -> None:
-        try:
-            with psycopg.connect(self.run.pg_dsn, autocommit=True) as conn:
-                while not self.stop.is_set():
-                    with conn.transaction():
-                        for _ in range(self.rng.randint(1, 8)):
-                            change(conn, self.run.schema, self.rng)
-                    self.ops += 1
-                    time.sleep(0.003)
-        except BaseException as exc:  # surfaced by __exit__
-            self.error = exc
+    return run
 
 
 def change(conn: psycopg.Connection[Any], schema: str, rng: random.Random) -> None:
@@ -246,7 +221,7 @@ def actual_documents(run: Ingest) -> dict[str, Any]:
 def test_documents_equal_the_sql_join_after_random_sigkills(run: Ingest) -> None:
     rng = random.Random(20261128)
     run.start_collector()
-    with Load(run, seed=11) as load:
+    with Load(run, changes(run.schema), seed=11) as load:
         for kill in range(12):
             run.start_processor("-w", "2" if kill % 2 else "1")
             time.sleep(rng.uniform(0.5, 3.5))  # startup takes ~1 s: kills land while starting and while writing
@@ -255,10 +230,7 @@ def test_documents_equal_the_sql_join_after_random_sigkills(run: Ingest) -> None
     run.start_processor("-w", "2")
     run.settle(180)
     expected, actual = expected_documents(run), actual_documents(run)
-    missing = sorted(set(expected) - set(actual))[:5]
-    extra = sorted(set(actual) - set(expected))[:5]
-    wrong = [(k, expected[k], actual[k]) for k in expected if k in actual and actual[k] != expected[k]][:2]
-    assert (len(actual), missing, extra, wrong) == (len(expected), [], [], []), run.log.read_text()[-3000:]
+    assert same_rows(expected, actual) == (len(expected), [], [], []), run.log.read_text()[-3000:]
     nested = sum(len(o["lines"]) for d in actual.values() for o in d.get("orders", {}).values())
     assert nested > 100  # the documents are deep, not trivially empty
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ._control import Controlled, Inserts, controlled
-from ._ingest import free_port, wait_for
+from ._control import Controlled, controlled
+from ._ingest import Load, free_port, inserts, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -48,7 +48,7 @@ def test_redeploying_jobs_under_load_switches_versions_without_loss_or_restart(
     run.deploy()
     run.start_controller("a", *scale, "--cluster-port", str(free_port()))
     before = run.wait_status("v1 to run", status="running", observed_version=1)
-    with Inserts(run.ingest, "items") as load:
+    with Load(run.ingest, inserts(run.ingest.schema, "items")) as load:
         wait_for(lambda: _versions_after(run, 200, "v1"), 60, "v1 entries", log=run.ingest.log)
         deployed_at = time.monotonic()
         run.deploy({"items": JOB % "v2"})
@@ -56,13 +56,13 @@ def test_redeploying_jobs_under_load_switches_versions_without_loss_or_restart(
         switched_s = time.monotonic() - deployed_at
         wait_for(lambda: _versions_after(run, 200, "v2"), 60, "v2 entries", log=run.ingest.log)
     run.ingest.settle()
-    print(f"redeploy: deploy → processor applies v2 in {switched_s:.2f} s, {load.next_id - 1} rows inserted")
+    print(f"redeploy: deploy → processor applies v2 in {switched_s:.2f} s, {load.ops} rows inserted")
     log = _log(run)
     ids = [i for i, _ in log]
     versions = [v for _, v in log]
     first_v2 = versions.index("v2")
     assert (sorted(map(int, ids)), "v1" in versions[first_v2:], set(versions)) == (
-        list(range(1, load.next_id)), False, {"v1", "v2"},
+        list(range(1, load.ops + 1)), False, {"v1", "v2"},
     )  # fmt: skip
     assert (run.pids(after, "collector"), run.pids(after, "processor")) == (
         run.pids(before, "collector"), run.pids(before, "processor"),
