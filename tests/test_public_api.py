@@ -11,7 +11,7 @@ import rdi
 
 PUBLIC = ["rdi", "rdi.config", "rdi.errors", "rdi.events", "rdi.expressions", "rdi.transforms",
           "rdi.writers.redis", "rdi.jobs", "rdi.keys", "rdi.scaffold", "rdi.metrics", "rdi.processor",
-          "rdi.runtime", "rdi.writers", "rdi.writers.nest", "rdi.control", "rdi.control.store",
+          "rdi.runtime", "rdi.dry_run", "rdi.writers", "rdi.writers.nest", "rdi.control", "rdi.control.store",
           "rdi.control.secrets", "rdi.api", "rdi.collectors.debezium"]  # fmt: skip
 
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
 
 from rdi.config import Pipeline, load_pipeline
 from rdi.demo import DEMO_DIR
-from rdi.errors import ConfigError, RdiError
-from rdi.events import decode_event
-from rdi.jobs import JobResult, JobRouter
+from rdi.dry_run import dry_run as dry_run_events
+from rdi.errors import ConfigError
+from rdi.jobs import JobRouter
 from rdi.processor import write_defaults
 from rdi.scaffold import DB_TYPES, DbType, Strategy, scaffold_files
 
@@ -138,44 +138,11 @@ def dry_run(
         raise _fail(f"--input: cannot read {input_file}: {exc}") from None
     if not isinstance(raw, list):
         raise _fail(f"--input: {input_file} must hold a JSON list of events, got {type(raw).__name__}")
-    router = JobRouter({job: pipeline.jobs[job]}, write_defaults(pipeline.config.processors))
-    compiled = router.jobs[0] if router.jobs else router.default
-    results: list[dict[str, Any]] = []
-    for i, item in enumerate(raw):
-        try:
-            key, value = _split_entry(item)
-            event = decode_event(key, value)
-            if event is None:
-                results.append({"index": i, "skipped": "tombstone or non-row event"})
-                continue
-            results.append({"index": i, **render_result(compiled.apply(event))})
-        except RdiError as exc:
-            results.append({"index": i, "rejected": str(exc)})
+    try:
+        results = dry_run_events(job, pipeline.jobs[job], pipeline.config.processors, raw)
+    except ConfigError as exc:
+        raise _config_failed(exc) from None
     sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def _split_entry(item: Any) -> tuple[bytes | None, bytes]:
-    if isinstance(item, dict) and "value" in item and "op" not in item:
-        key, value = item.get("key"), item["value"]
-    else:
-        key, value = None, item
-    return (None if key is None else _as_json_text(key)), _as_json_text(value)
-
-
-def _as_json_text(value: Any) -> bytes:
-    return value.encode() if isinstance(value, str) else orjson.dumps(value)
-
-
-def render_result(result: JobResult) -> dict[str, Any]:
-    """RDI's dry-run shape: ``transformation`` (the record) and ``output`` (commands per connection)."""
-    record = result.record
-    if record is None:
-        return {"job": result.job, "filtered": True, "transformation": None, "output": []}
-    return {
-        "job": result.job,
-        "transformation": {"opcode": record.opcode, "data": record.data},
-        "output": [{"connection": o.connection, "commands": [list(c) for c in o.commands]} for o in result.outputs],
-    }
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -49,14 +50,23 @@ JOB = "source:\n  table: e2e_orders\noutput:\n  - uses: redis.write\n    with:\n
 def source(pg_dsn: str) -> Iterator[psycopg.conninfo.ConnDict]:
     info = psycopg.conninfo.conninfo_to_dict(pg_dsn)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE NOT active").fetchall():
-            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        conn.execute("DROP TABLE IF EXISTS e2e_orders")
-        conn.execute("DROP ROLE IF EXISTS rdi_e2e")
+        _drop_source(conn)
         conn.execute(f"CREATE ROLE rdi_e2e LOGIN SUPERUSER PASSWORD '{SECRET}'")
         conn.execute("CREATE TABLE e2e_orders (id int PRIMARY KEY, total numeric)")
         conn.execute("INSERT INTO e2e_orders SELECT g, g * 1.5 FROM generate_series(1, 40) g")
     yield info
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        _drop_source(conn)
+
+
+def _drop_source(conn: psycopg.Connection[Any]) -> None:
+    """Drops what a run leaves: the collector's slot and publication (owned by rdi_e2e), the table, the role."""
+    for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE NOT active").fetchall():
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    conn.execute("DROP TABLE IF EXISTS e2e_orders")
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rdi_e2e'").fetchone():
+        conn.execute("DROP OWNED BY rdi_e2e")
+        conn.execute("DROP ROLE rdi_e2e")
 
 
 @pytest.fixture
