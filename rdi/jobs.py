@@ -263,8 +263,8 @@ class LookupRequest(NamedTuple):
 
     connection: str
     command: tuple[str, ...]
-    step: str
-    """The step id (``transform[<index>]``), to find the step's settings (its `batch`)."""
+    batch_size: int
+    """The step's `batch.size`: the most commands of this step one pipeline may hold."""
 
 
 JobRun: TypeAlias = Generator[LookupRequest, Any, JobResult]
@@ -300,7 +300,7 @@ def _transform_steps(transforms: Sequence[Step], record: Record) -> Generator[Lo
         if current is None:
             return None
         if isinstance(step, LookupStep):
-            reply = yield LookupRequest(step.connection, step.command(current), step.step)
+            reply = yield LookupRequest(step.connection, step.command(current), step.batch_size)
             if isinstance(reply, BadRecordError):  # the target's own words (`TargetConnections.lookup_batch`)
                 raise reply
             current = step.complete(current, reply)

@@ -22,7 +22,6 @@ from typing import Any, Final, Literal, TypeAlias
 import orjson
 
 from rdi.config import Pipeline
-from rdi.config.job import Job, LookupBlock
 from rdi.config.processors import Processors
 from rdi.errors import BadRecordError, FatalError
 from rdi.events import ChangeEvent, ColumnType, decode_event
@@ -48,7 +47,6 @@ EntryFields = Mapping[bytes, bytes]
 _KEY: Final = b"key"
 _VALUE: Final = b"value"
 _INSERT_OPS: Final = frozenset({"c", "r"})
-_LOOKUP_BATCH_SIZE: Final = 200
 """`redis.lookup` `batch.size` when a step does not set it (RDI's default)."""
 
 LookupBatch: TypeAlias = Callable[[str, Sequence[tuple[str, ...]]], list[Any]]
@@ -157,7 +155,6 @@ class Processor:
         self.router = JobRouter(pipeline.jobs, write_defaults(processors))
         self.placeholder = placeholder
         self.error_handling: Literal["dlq", "ignore"] = processors.effective_error_handling
-        self._lookup_sizes = _lookup_batch_sizes(pipeline.jobs)
         router = self.router
         self._looking_up = frozenset(job.name for job in (*router.jobs, router.default) if job.has_lookups)
 
@@ -183,7 +180,7 @@ class Processor:
         router = self.router
         placeholder = self.placeholder
         looking_up = self._looking_up
-        counts, writes, ops, jobs = out.counts, out.writes, out.ops, out.jobs
+        counts = out.counts
         for index, entry in enumerate(batch.entries):
             key = entry.get(_KEY)
             value = entry.get(_VALUE)
@@ -209,29 +206,7 @@ class Processor:
             except BadRecordError as exc:
                 out.reject(index, exc, job_name, event)
                 continue
-            # `_Collector.add`, inlined: the call costs ~1.5% of a record without transforms.
-            if result.filtered:
-                counts.filtered += 1
-                continue
-            counts.processed += 1
-            wrote = False
-            for output in result.outputs:
-                if output.commands:
-                    wrote = True
-                    target = writes.get(output.connection)
-                    if target is None:
-                        target = writes[output.connection] = []
-                    target.extend((index, command) for command in output.commands)
-            if wrote:
-                op = event.op
-                ops[index] = op
-                jobs[index] = job_name
-                if op in _INSERT_OPS:
-                    counts.inserted += 1
-                elif op == "u":
-                    counts.updated += 1
-                elif op == "d":
-                    counts.deleted += 1
+            out.add(index, event, job_name, result)
         if waiting:
             self._run_lookups(waiting, out, lookup)
             out.sort()
@@ -252,7 +227,7 @@ class Processor:
     def _run_lookups(self, waiting: list[_Waiting], out: _Collector, lookup: LookupBatch) -> None:
         """Answers the waiting runs' requests a wave at a time until every run has ended."""
         while waiting:
-            replies = _send_wave(waiting, self._lookup_sizes, lookup)
+            replies = _send_wave(waiting, lookup)
             still: list[_Waiting] = []
             for run, reply in zip(waiting, replies, strict=True):
                 try:
@@ -292,7 +267,7 @@ class _Collector:
         self.jobs: dict[int, str] = {}
 
     def add(self, index: int, event: ChangeEvent, job: str, result: JobResult) -> None:
-        """Counts ``result`` and adds its writes (inlined in :meth:`Processor.process` for entries without lookups)."""
+        """Counts ``result`` and adds its writes."""
         counts = self.counts
         if result.filtered:
             counts.filtered += 1
@@ -338,17 +313,7 @@ def _first(item: tuple[int, Command]) -> int:
     return item[0]
 
 
-def _lookup_batch_sizes(jobs: Mapping[str, Job]) -> dict[tuple[str, str], int]:
-    """``(job, step id) -> batch.size`` of the `redis.lookup` steps that set `batch`."""
-    return {
-        (name, f"transform[{i}]"): block.with_.batch.size
-        for name, job in jobs.items()
-        for i, block in enumerate(job.transform)
-        if isinstance(block, LookupBlock) and block.with_.batch is not None
-    }
-
-
-def _send_wave(waiting: Sequence[_Waiting], sizes: Mapping[tuple[str, str], int], lookup: LookupBatch) -> list[Any]:
+def _send_wave(waiting: Sequence[_Waiting], lookup: LookupBatch) -> list[Any]:
     """The replies to the waiting runs' requests, in their order: one ``lookup`` call per connection and
     pipeline. A pipeline holds at most the smallest `batch.size` among its requests' steps. RDI's other
     setting, `batch.timeout_ms` (how long to wait for a batch to fill), has nothing to do here: the batch was
@@ -362,7 +327,7 @@ def _send_wave(waiting: Sequence[_Waiting], sizes: Mapping[tuple[str, str], int]
         cap = 0
         for position in positions:
             run = waiting[position]
-            size = sizes.get((run.job, run.request.step), _LOOKUP_BATCH_SIZE)
+            size = run.request.batch_size
             if chunk and len(chunk) >= min(cap, size):
                 _send_chunk(connection, chunk, waiting, replies, lookup)
                 chunk = []

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from rdi.config.job import LookupBlock
+from rdi.config.job import LookupBatch, LookupBlock
 from rdi.errors import BadRecordError
 from rdi.events.event import Record
 from rdi.transforms._path import parse_path, set_path
@@ -81,6 +81,8 @@ class LookupStep:
         self.connection: str = settings.connection
         self.cmd: str = settings.cmd
         self.field: str = settings.field
+        self.batch_size: int = (settings.batch or LookupBatch()).size
+        """At most this many of the step's commands go in one pipeline (RDI's `batch.size`)."""
         self._path = parse_path(settings.field)
         self._args = settings.compiled_args
         self._label = f"redis.lookup `{settings.field}`"

@@ -202,8 +202,8 @@ def test_steps_pause_at_each_lookup_the_before_image_last_and_return_what_apply_
     except StopIteration as stop:
         result = stop.value
     assert (requests, result) == (
-        [LookupRequest("target", ("GET", "customer:8"), "transform[0]"),
-         LookupRequest("target", ("GET", "customer:7"), "transform[0]")],
+        [LookupRequest("target", ("GET", "customer:8"), 200),
+         LookupRequest("target", ("GET", "customer:7"), 200)],
         job.apply(update, lambda connection, command: replies[command]),
     )  # fmt: skip
 
