@@ -20,6 +20,7 @@ caller acknowledges (``REPLCONF ACK <offset>``, which also keeps the master from
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -112,7 +113,7 @@ class ReplicaClient:
         self.sock.settimeout(wait)
         try:
             data = self.sock.recv(_CHUNK)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return []
         except ssl.SSLWantReadError:
             return []
@@ -137,10 +138,8 @@ class ReplicaClient:
         self._send(b"REPLCONF", b"ACK", str(offset).encode())
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     # ---- private ----------------------------------------------------------------------------------
 
