@@ -131,6 +131,11 @@ class ReplicaClient:
                 self.ack(self.acked)
         return commands
 
+    def keepalive(self) -> None:
+        """Repeat the last acknowledgement when a second has passed without one (without reading)."""
+        if time.monotonic() - self.acked_at >= 1.0:
+            self.ack(self.acked)
+
     def ack(self, offset: int) -> None:
         """``REPLCONF ACK <offset>``: tell the master the stream is processed up to ``offset``."""
         self.acked = offset
