@@ -35,6 +35,8 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str, *, written: Pip
     config = pipeline.config.sources[source]
     if config.uses_debezium_server:
         return _run_debezium_server(pipeline, source, rdi_url, written or pipeline)
+    if config.is_redis:
+        return _run_redis_capture(pipeline, source, rdi_url)
     kind = getattr(config.connection, "type", None)
     settings: PgCollectorSettings | MySqlCollectorSettings
     try:
@@ -89,6 +91,45 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str, *, written: Pip
 def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def _run_redis_capture(pipeline: Pipeline, source: str, rdi_url: str) -> int:
+    from rdi.collectors.redis_capture import RedisCapture
+    from rdi.collectors.settings import RedisCaptureSettings
+
+    try:
+        count = len(pipeline.config.redis_sources)
+        settings = RedisCaptureSettings.from_source(
+            source, pipeline.config.sources[source], pipeline.jobs, redis_sources=count
+        )
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(str(issue).lstrip(": "), file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping (signal %d): finishing the current write", signum)
+        stop.set()
+
+    _on_stop_signals(on_signal)
+    client = redis.Redis.from_url(rdi_url)
+    delay = 1.0
+    try:
+        while not stop.is_set():
+            try:
+                RedisCapture(settings, client, stop=stop).run()
+                return 0
+            except (RetryableError, redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("%s; starting over in %.0f s", str(exc).splitlines()[0], delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+            except (FatalError, RdiError) as exc:
+                log.error("%s", exc)
+                return 1
+    finally:
+        client.close()
+    return 0
 
 
 def _run_debezium_server(pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline) -> int:

@@ -94,6 +94,9 @@ class RedisSourceSpec(_Closed):
     trigger: Literal["write-behind"] = "write-behind"
     exclude_commands: list[str] = Field(default_factory=list)
     row_format: RowFormatName = "partial"
+    propagate_expired: bool = Field(
+        False, description="Write deletes of keys that expired (RDI does not: expired keys are not propagated)."
+    )
 
     @model_validator(mode="before")
     @classmethod
