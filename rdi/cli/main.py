@@ -178,6 +178,24 @@ def collector(
     raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"], written=written))
 
 
+def _deployed_flow(rdi_url: str, name: str) -> str:
+    """The flow of the pipeline deployed in the RDI DB; ``flows.ingest`` when it cannot be read now (the dataflow
+    then says why, and the controller restarts the processor after a deploy that changes the flow)."""
+    import redis
+
+    from rdi.runtime import deployed_files, pipeline_from_files
+
+    try:
+        client = redis.Redis.from_url(rdi_url)
+        try:
+            files = deployed_files(client, name)
+        finally:
+            client.close()
+        return pipeline_from_files(files, resolve_secrets=False).processor_flow if files else "flows.ingest"
+    except (ConfigError, redis.RedisError):
+        return "flows.ingest"
+
+
 def _load_deployed(rdi_url: str, name: str, *, resolve_secrets: bool) -> Pipeline:
     import redis  # keeps drivers out of offline commands
 
@@ -218,9 +236,13 @@ def processor(
     pipeline_name: Annotated[str, typer.Option("--pipeline", envvar="RDI_PIPELINE", help="Pipeline name.")] = "default",
     restart: Annotated[bool, typer.Option(help="Restart the dataflow when it dies.")] = True,
 ) -> None:
-    """Run the ingest processor (Bytewax `flows.ingest`) until SIGTERM/SIGINT, restarting it if it dies."""
+    """Run the processor (Bytewax `flows.ingest`, or `flows.write_behind` for a write-behind pipeline) until
+    SIGTERM/SIGINT, restarting it if it dies."""
+    flow = "flows.ingest"
     if directory is not None:
-        _load(directory, resolve_secrets=True)  # report every problem now, before starting anything
+        flow = _load(directory, resolve_secrets=True).processor_flow  # every problem now, before starting anything
+    else:
+        flow = _deployed_flow(ctx.obj["rdi_url"], pipeline_name)
     if (process_id is None) != (addresses is None):
         raise _fail("--process-id and --addresses go together (a cluster needs both)")
     from rdi.cli.processor import bytewax_command, run_processor
@@ -230,7 +252,7 @@ def processor(
         env["RDI_PIPELINE_DIR"] = str(directory.resolve())
     if process_id is not None:
         env["BYTEWAX_PROCESS_ID"] = str(process_id)
-    command = bytewax_command("flows.ingest", workers=workers, process_id=process_id, addresses=addresses)
+    command = bytewax_command(flow, workers=workers, process_id=process_id, addresses=addresses)
     raise typer.Exit(run_processor(command, env, restart=restart))
 
 

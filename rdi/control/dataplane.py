@@ -58,7 +58,7 @@ def _digest(*parts: object) -> str:
 
 
 def _flows_dir() -> str | None:
-    """Where ``python -m bytewax.run flows.ingest`` finds ``flows`` (the repository in a dev checkout)."""
+    """Where ``python -m bytewax.run flows.<flow>`` finds ``flows`` (the repository in a dev checkout)."""
     spec = importlib.util.find_spec("flows")
     if spec is None or spec.origin is None:
         return None
@@ -79,7 +79,7 @@ def plan_data_plane(
     specs = []
     for source, config in sorted(pipeline.config.sources.items()):
         kind = getattr(config.connection, "type", None)
-        if not config.active or kind not in NATIVE_SOURCES:
+        if not config.active or (kind not in NATIVE_SOURCES and not config.is_redis):
             continue
         digest = _digest(config.model_dump(mode="json"), secrets_digest)
         specs.append(
@@ -97,7 +97,7 @@ def plan_data_plane(
         cluster = ";".join(f"127.0.0.1:{processor.cluster_port + i}" for i in range(processor.processes))
     for i in range(processor.processes):
         command = bytewax_command(
-            "flows.ingest", workers=processor.workers, process_id=i if cluster else None, addresses=cluster
+            pipeline.processor_flow, workers=processor.workers, process_id=i if cluster else None, addresses=cluster
         )
         env = {**base, "RDI_CONFIG_DIGEST": digest, "RDI_METRICS_PORT": processor.metrics_port}
         if cluster:  # bytewax.run reads it as `-i` (and then wants `-a`)
