@@ -165,7 +165,7 @@ def main() -> int:
     parser.add_argument("--stall", type=float, default=120.0, help="seconds without progress before giving up")
     args = parser.parse_args()
     if not args.pg_dsn:
-        parser.error("--pg-dsn (or RDI_TEST_PG_DSN: eval \"$(bash tests/services.sh env)\") is needed")
+        parser.error('--pg-dsn (or RDI_TEST_PG_DSN: eval "$(bash tests/services.sh env)") is needed')
     rows = rows_of(args.rows, args.fields, args.field_bytes)
     nbytes = sum(len(k) + sum(len(f) + len(v) for f, v in h.items()) for k, h in rows)
     schema = f"bench_wb_{uuid.uuid4().hex[:8]}"
