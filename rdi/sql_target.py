@@ -136,7 +136,7 @@ def translate_sql_error(exc: BaseException, name: str, conn: SqlConnection) -> R
     text = _one_line(exc, conn)
     kind = sql_error_kind(exc)
     if kind == "transient":
-        return RetryableError(f"cannot write to {where} ({text}); check that it runs and its `host` and `port`")
+        return RetryableError(f"{where} failed for now ({text}); check that it runs and is reachable")
     lowered = text.lower()
     if "password" in lowered or "access denied" in lowered or "authentication" in lowered or "role " in lowered:
         return FatalError(f"{where} refused the login ({text}); check `targets.{name}.connection.user` and `password`")
