@@ -23,7 +23,7 @@ from rdi.config.targets import SqlConnection
 from rdi.connections import RetryPolicy
 from rdi.errors import FatalError
 from rdi.events.event import Record
-from rdi.sql_target import SqlTarget
+from rdi.sql_target import SqlTarget, sql_error_kind
 from rdi.writers.sql import RelationalPlanner, SqlWrite
 
 QUICK = RetryPolicy(max_attempts=3, initial_delay_ms=10, max_delay_ms=50)
@@ -376,3 +376,36 @@ def test_a_missing_driver_is_one_line_naming_the_package(kind: str, package: str
                f"install it with `pip install {package}`")  # fmt: skip
     with pytest.raises(FatalError, match=f"^{re.escape(message)}$"):
         SqlTarget("out", connection)
+
+
+# ---- error classification (driver exception values, no server) --------------------------------------
+
+
+def _wrapped(orig: Exception) -> sa.exc.DBAPIError:
+    return sa.exc.DBAPIError.instance("SELECT 1", None, orig, type(orig))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("orig", "kind"),
+    [
+        (psycopg.errors.lookup("40P01")("deadlock detected"), "transient"),
+        (psycopg.errors.lookup("40001")("could not serialize access"), "transient"),
+        (psycopg.errors.lookup("57P01")("terminating connection due to administrator command"), "transient"),
+        (psycopg.errors.lookup("28P01")("password authentication failed"), "fatal"),
+        (psycopg.errors.lookup("3D000")("database does not exist"), "fatal"),
+        (psycopg.errors.lookup("42501")("permission denied for table t"), "fatal"),
+        (psycopg.errors.lookup("23505")("duplicate key value"), "entry"),
+        (psycopg.errors.lookup("22001")("value too long"), "entry"),
+        (psycopg.errors.lookup("42703")("column does not exist"), "entry"),
+        (pymysql.err.OperationalError(1213, "Deadlock found"), "transient"),
+        (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), "transient"),
+        (pymysql.err.OperationalError(2013, "Lost connection to server during query"), "transient"),
+        (pymysql.err.OperationalError(1045, "Access denied"), "fatal"),
+        (pymysql.err.OperationalError(1049, "Unknown database"), "fatal"),
+        (pymysql.err.IntegrityError(1062, "Duplicate entry"), "entry"),
+        (pymysql.err.DataError(1406, "Data too long"), "entry"),
+        (pymysql.err.OperationalError(1054, "Unknown column"), "entry"),
+    ],
+)
+def test_driver_errors_are_sorted_by_what_the_writer_does_next(orig: Exception, kind: str) -> None:
+    assert sql_error_kind(_wrapped(orig)) == kind
