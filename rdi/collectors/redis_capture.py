@@ -29,6 +29,7 @@ When the application Redis is the RDI DB (legacy `connections:` form), rdi's own
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import threading
 import time
@@ -473,7 +474,8 @@ class RedisCapture:
         if not force and phase == self.phase and now - self.status_at < _STATUS_EVERY_S:
             return
         self.phase, self.status_at = phase, now
-        fields: dict[str, Any] = {"phase": phase, "mode": self.mode, "updated_at": int(time.time() * 1000)}
+        fields: dict[str, Any] = {"phase": phase, "mode": self.mode, "pid": os.getpid(),
+                                  "updated_at": int(time.time() * 1000)}  # fmt: skip
         if self.position.offset is not None and self.mode == "psync":
             fields["offset"] = self.position.offset
         try:
