@@ -120,6 +120,7 @@ class RedisCapture:
         self.mode = "psync"
         self.phase = "starting"
         self.status_at = 0.0
+        self.reconnected = False
 
     # ---- entry point ------------------------------------------------------------------------------
 
@@ -236,6 +237,10 @@ class RedisCapture:
         prefix = f"__keyspace@{self.settings.db}__:".encode()
         try:
             pubsub.psubscribe(prefix + b"*")
+            # redis-py reconnects and resubscribes by itself: notifications sent in between are lost, so a
+            # reconnection must be followed by a reconciliation.
+            self.reconnected = False
+            pubsub.connection.register_connect_callback(self._on_reconnect)
             self.rdi.hset(self.offset_key, mapping={"mode": "keyspace"})
             self.rdi.hdel(self.offset_key, "replid", "offset", "db")
             log.info("capturing `%s` with keyspace notifications: reconciling", self._address())
@@ -243,6 +248,12 @@ class RedisCapture:
             reconciled_at = time.monotonic()
             self._set_status("keyspace", force=True)
             while not self.stop.is_set():
+                if self.reconnected:
+                    self.reconnected = False
+                    log.warning("the keyspace notification link to `%s` was lost: reconciling", self._address())
+                    self._enable_notifications()
+                    self._reconcile(None)
+                    reconciled_at = time.monotonic()
                 pending: dict[bytes, set[int]] = {}
                 message = pubsub.get_message(timeout=_READ_WAIT_S)
                 while message is not None:
@@ -262,6 +273,9 @@ class RedisCapture:
                 self._set_status("keyspace")
         finally:
             pubsub.close()
+
+    def _on_reconnect(self, connection: Any) -> None:
+        self.reconnected = True
 
     def _enable_notifications(self) -> None:
         assert self.app is not None

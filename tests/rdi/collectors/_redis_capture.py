@@ -18,23 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import redis
 
 from rdi import keys
 from rdi.collectors.redis_commands import glob_match
 
 DEADLINE_S = 60.0
-
-
-@pytest.fixture
-def rdi_db(redis_url: str) -> Iterator[redis.Redis]:
-    """The RDI DB (the test Redis service), replies as bytes; tests keep to their own source's keys."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def free_port() -> int:

@@ -19,7 +19,6 @@ from ._redis_capture import (
     Capture,
     capture_source,
     converged,
-    rdi_db,
     stream_entries,
     wait_for,
     write_pipeline,
@@ -94,7 +93,8 @@ def _random_op(a: redis.Redis, rng: random.Random) -> None:
         elif pick == 3:
             a.hdel(key("cust"), f"f{rng.randrange(4)}")
         elif pick == 4:
-            doc = '{"n": %s, "l": [%s, "x"], "ok": %s}' % (value, value, rng.choice(["true", "false"]))
+            ok = rng.choice(["true", "false"])
+            doc = f'{{"n": {value}, "l": [{value}, "x"], "ok": {ok}}}'
             a.execute_command("JSON.SET", key("doc"), "$", doc)
         elif pick == 5:
             a.execute_command("JSON.SET", key("doc"), "$.n", value)
