@@ -502,7 +502,7 @@ class RedisCapture:
         options: dict[str, Any] = {"host": s.host, "port": s.port, "db": s.db, "username": s.user,
                                    "password": s.password, "socket_connect_timeout": 10,
                                    "socket_timeout": 60}  # fmt: skip
-        if s.cacert is not None or s.cert is not None:
+        if s.tls or s.cacert is not None or s.cert is not None:
             options.update(ssl=True, ssl_ca_certs=s.cacert, ssl_certfile=s.cert, ssl_keyfile=s.key,
                            ssl_password=s.key_password)  # fmt: skip
         client = redis.Redis(**options)
@@ -511,7 +511,7 @@ class RedisCapture:
 
     def _tls(self) -> ssl.SSLContext | None:
         s = self.settings
-        if s.cacert is None and s.cert is None:
+        if not s.tls and s.cacert is None and s.cert is None:
             return None
         context = ssl.create_default_context(cafile=s.cacert)
         if s.cert is not None:

@@ -128,11 +128,18 @@ class Capture:
             self.process = subprocess.Popen(argv, stdout=out, stderr=out, env=self.env)
         return self
 
-    def wait_running(self, rdi: redis.Redis) -> None:
-        """Until this process published a status (it connected and follows the stream or reconciles)."""
+    def wait_running(self, rdi: redis.Redis, phase: str | None = None) -> Capture:
+        """Until this process published a status (it connected and follows the stream or reconciles), in
+        ``phase`` when given."""
         assert self.process is not None
         pid = str(self.process.pid).encode()
-        wait_for(lambda: rdi.hget(keys.collector_status(self.source), "pid") == pid, "the capture to run", self)
+
+        def running() -> bool:
+            status = rdi.hgetall(keys.collector_status(self.source))
+            return status.get(b"pid") == pid and (phase is None or status.get(b"phase") == phase.encode())
+
+        wait_for(running, "the capture to run", self)
+        return self
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
         assert self.process is not None

@@ -119,7 +119,7 @@ def test_an_expired_key_is_deleted_with_expired_true_and_a_del_with_false(
         a = app.client
         capture = Capture(write_pipeline(tmp_path, source, app.port, PATTERNS), source, redis_url)
         try:
-            capture.start().wait_running(rdi_db)
+            capture.start().wait_running(rdi_db, "streaming")
             a.hset("cust:1", "name", "expires")
             a.expire("cust:1", 1)
             a.hset("cust:2", "name", "deleted")
@@ -136,3 +136,31 @@ def test_an_expired_key_is_deleted_with_expired_true_and_a_del_with_false(
         ("d", "cust:1", True),
         ("d", "cust:2", False),
     ]
+
+
+def test_the_legacy_form_captures_the_rdi_db_but_never_rdi_keys(tmp_path: Path) -> None:
+    with AppRedis(tmp_path) as app:
+        folder = tmp_path / "legacy"
+        (folder / "jobs").mkdir(parents=True)
+        (folder / "config.yaml").write_text("connections:\n  out: {type: sqlite, database: o.db}\n")
+        job = {"source": {"redis": {"key_pattern": "*"}},
+               "output": [{"uses": "relational.write", "with": {"connection": "out", "schema": "", "table": "t",
+                                                                  "keys": ["id"]}}]}  # fmt: skip
+        (folder / "jobs" / "all.yaml").write_bytes(orjson.dumps(job))
+        url = f"redis://127.0.0.1:{app.port}/0"
+        a = app.client
+        a.hset("rdi:pipeline:default:meta", "version", "1")  # an rdi key already there
+        capture = Capture(folder, "legacy", url)
+        try:
+            capture.start().wait_running(a, "streaming")
+            a.hset("cust:1", "name", "ann")
+            a.sadd("tags:1", "x")
+            stream = keys.write_behind_stream("legacy", 0, "*")
+            wait_for(lambda: a.xlen(stream) >= 2 and a.hlen(keys.capture_known("legacy")) == 2, "the changes", capture)
+            a.hset("cust:1", "name", "bob")
+            wait_for(lambda: a.xlen(stream) >= 3, "the update", capture)
+            code = capture.kill(signal.SIGTERM)
+        finally:
+            capture.stop()
+        got = [(e["op"], e["source"]["key"]) for e in _entries(a, "legacy")]
+    assert (code, got) == (0, [("c", "cust:1"), ("c", "tags:1"), ("u", "cust:1")])
