@@ -136,7 +136,7 @@ def translate_sql_error(exc: BaseException, name: str, conn: SqlConnection) -> R
     text = _one_line(exc, conn)
     kind = sql_error_kind(exc)
     if kind == "transient":
-        return RetryableError(f"cannot write to {where} ({text}); check that it runs and its `host` and `port`")
+        return RetryableError(f"{where} failed for now ({text}); check that it runs and is reachable")
     lowered = text.lower()
     if "password" in lowered or "access denied" in lowered or "authentication" in lowered or "role " in lowered:
         return FatalError(f"{where} refused the login ({text}); check `targets.{name}.connection.user` and `password`")
@@ -204,7 +204,8 @@ class SqlTarget:
     """One SQL target: applies batches of row changes, each batch in one transaction.
 
     ``retry`` says how often a lost connection, a deadlock or a timeout is retried (default
-    :class:`~rdi.connections.RetryPolicy`). Not thread-safe: one per writing thread.
+    :class:`~rdi.connections.RetryPolicy`). Threads may share one: each :meth:`write` takes its own pooled
+    connection.
     """
 
     def __init__(self, name: str, connection: SqlConnection, retry: RetryPolicy | None = None) -> None:
@@ -221,7 +222,9 @@ class SqlTarget:
         rest is committed, with the same effect as applying the writes one by one, in order. A lost connection,
         a deadlock or a timeout retries the whole batch with backoff (nothing was committed), then raises
         :class:`~rdi.errors.RetryableError`; a refused login, an unknown database or a missing privilege raises
-        :class:`~rdi.errors.FatalError`. Idempotent under replay when the plans are (see ``rdi.writers.sql``).
+        :class:`~rdi.errors.FatalError`. Idempotent under replay when the plans are (see ``rdi.writers.sql``):
+        a connection lost during ``COMMIT`` leaves it unknown whether the batch committed, and the retry
+        applies it again — harmless for UPSERT, REPLACE and deletes, a second copy for APPEND inserts.
         """
         writes = list(writes)
         bad: dict[int, str] = {}

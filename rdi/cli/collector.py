@@ -32,6 +32,8 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str, *, written: Pip
     values, into Debezium's properties. Without it, secret fields still stay out of the file.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if source not in pipeline.config.sources:  # legacy write-behind: the capture of the RDI DB itself
+        return _run_redis_capture(pipeline, source, rdi_url)
     config = pipeline.config.sources[source]
     if config.uses_debezium_server:
         return _run_debezium_server(pipeline, source, rdi_url, written or pipeline)
@@ -98,10 +100,12 @@ def _run_redis_capture(pipeline: Pipeline, source: str, rdi_url: str) -> int:
     from rdi.collectors.settings import RedisCaptureSettings
 
     try:
-        count = len(pipeline.config.redis_sources)
-        settings = RedisCaptureSettings.from_source(
-            source, pipeline.config.sources[source], pipeline.jobs, redis_sources=count
-        )
+        if source in pipeline.config.sources:
+            count = len(pipeline.config.redis_sources)
+            config = pipeline.config.sources[source]
+            settings = RedisCaptureSettings.from_source(source, config, pipeline.jobs, redis_sources=count)
+        else:
+            settings = RedisCaptureSettings.for_rdi_db(source, rdi_url, pipeline.jobs)
     except ConfigError as exc:
         for issue in exc.issues:
             print(str(issue).lstrip(": "), file=sys.stderr)

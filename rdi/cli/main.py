@@ -168,13 +168,15 @@ def collector(
 
     pipeline = load(True)
     where = str(directory / "config.yaml") if directory else f"the pipeline `{pipeline_name}` deployed in the RDI DB"
-    if source not in pipeline.config.sources:
+    legacy = not pipeline.config.redis_sources and any(j.source.redis for j in pipeline.jobs.values())
+    if source not in pipeline.config.sources and not legacy:  # legacy write-behind: any name captures the RDI DB
         known = ", ".join(sorted(pipeline.config.sources)) or "none"
         raise _fail(f"--source: no source `{source}` in {where} (sources: {known})")
     from rdi.cli.collector import run_collector  # imports drivers; keep them out of offline commands
 
     # Debezium Server's properties file keeps the ${...} references: their values go to its environment only
-    written = load(False) if pipeline.config.sources[source].uses_debezium_server else None
+    config = pipeline.config.sources.get(source)
+    written = load(False) if config is not None and config.uses_debezium_server else None
     raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"], written=written))
 
 

@@ -29,6 +29,7 @@ When the application Redis is the RDI DB (legacy `connections:` form), rdi's own
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import threading
 import time
@@ -119,6 +120,7 @@ class RedisCapture:
         self.mode = "psync"
         self.phase = "starting"
         self.status_at = 0.0
+        self.reconnected = False
 
     # ---- entry point ------------------------------------------------------------------------------
 
@@ -235,6 +237,10 @@ class RedisCapture:
         prefix = f"__keyspace@{self.settings.db}__:".encode()
         try:
             pubsub.psubscribe(prefix + b"*")
+            # redis-py reconnects and resubscribes by itself: notifications sent in between are lost, so a
+            # reconnection must be followed by a reconciliation.
+            self.reconnected = False
+            pubsub.connection.register_connect_callback(self._on_reconnect)
             self.rdi.hset(self.offset_key, mapping={"mode": "keyspace"})
             self.rdi.hdel(self.offset_key, "replid", "offset", "db")
             log.info("capturing `%s` with keyspace notifications: reconciling", self._address())
@@ -242,6 +248,12 @@ class RedisCapture:
             reconciled_at = time.monotonic()
             self._set_status("keyspace", force=True)
             while not self.stop.is_set():
+                if self.reconnected:
+                    self.reconnected = False
+                    log.warning("the keyspace notification link to `%s` was lost: reconciling", self._address())
+                    self._enable_notifications()
+                    self._reconcile(None)
+                    reconciled_at = time.monotonic()
                 pending: dict[bytes, set[int]] = {}
                 message = pubsub.get_message(timeout=_READ_WAIT_S)
                 while message is not None:
@@ -261,6 +273,9 @@ class RedisCapture:
                 self._set_status("keyspace")
         finally:
             pubsub.close()
+
+    def _on_reconnect(self, connection: Any) -> None:
+        self.reconnected = True
 
     def _enable_notifications(self) -> None:
         assert self.app is not None
@@ -473,7 +488,8 @@ class RedisCapture:
         if not force and phase == self.phase and now - self.status_at < _STATUS_EVERY_S:
             return
         self.phase, self.status_at = phase, now
-        fields: dict[str, Any] = {"phase": phase, "mode": self.mode, "updated_at": int(time.time() * 1000)}
+        fields: dict[str, Any] = {"phase": phase, "mode": self.mode, "pid": os.getpid(),
+                                  "updated_at": int(time.time() * 1000)}  # fmt: skip
         if self.position.offset is not None and self.mode == "psync":
             fields["offset"] = self.position.offset
         try:
@@ -486,7 +502,7 @@ class RedisCapture:
         options: dict[str, Any] = {"host": s.host, "port": s.port, "db": s.db, "username": s.user,
                                    "password": s.password, "socket_connect_timeout": 10,
                                    "socket_timeout": 60}  # fmt: skip
-        if s.cacert is not None or s.cert is not None:
+        if s.tls or s.cacert is not None or s.cert is not None:
             options.update(ssl=True, ssl_ca_certs=s.cacert, ssl_certfile=s.cert, ssl_keyfile=s.key,
                            ssl_password=s.key_password)  # fmt: skip
         client = redis.Redis(**options)
@@ -495,7 +511,7 @@ class RedisCapture:
 
     def _tls(self) -> ssl.SSLContext | None:
         s = self.settings
-        if s.cacert is None and s.cert is None:
+        if not s.tls and s.cacert is None and s.cert is None:
             return None
         context = ssl.create_default_context(cafile=s.cacert)
         if s.cert is not None:

@@ -74,10 +74,15 @@ class ReplicaClient:
         self.offset = 0  # replication offset of buf[pos - 1]
         self.acked = 0
         self.acked_at = 0.0
-        if password is not None:
-            self._call("AUTH", b"AUTH", *([user.encode()] if user else []), password.encode())
-        self._call("REPLCONF listening-port", b"REPLCONF", b"listening-port", str(self.sock.getsockname()[1]).encode())
-        self._call("REPLCONF capa", b"REPLCONF", b"capa", b"eof", b"capa", b"psync2")
+        try:
+            if password is not None:
+                self._call("AUTH", b"AUTH", *([user.encode()] if user else []), password.encode())
+            listening = str(self.sock.getsockname()[1]).encode()
+            self._call("REPLCONF listening-port", b"REPLCONF", b"listening-port", listening)
+            self._call("REPLCONF capa", b"REPLCONF", b"capa", b"eof", b"capa", b"psync2")
+        except BaseException:
+            self.close()
+            raise
 
     # ---- handshake ----------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
+from urllib.parse import unquote, urlsplit
 
 from rdi.config.sources import Source, SqlSourceConnection, TableSpec
 from rdi.errors import ConfigError, ConfigIssue
@@ -301,6 +302,7 @@ class RedisCaptureSettings:
     cert: str | None = None
     key: str | None = field(default=None, repr=False)
     key_password: str | None = field(default=None, repr=False)
+    tls: bool = False  # TLS without client certificates (`rediss://`); `cacert`/`cert` imply it
     own_keys_excluded: bool = False  # the application Redis is the RDI DB
 
     @classmethod
@@ -343,6 +345,24 @@ class RedisCaptureSettings:
             cert=conn.cert,
             key=conn.key,
             key_password=conn.key_password.get_secret_value() if conn.key_password else None,
+        )
+
+    @classmethod
+    def for_rdi_db(cls, name: str, rdi_url: str, jobs: Mapping[str, Any]) -> RedisCaptureSettings:
+        """The legacy form (`connections:`, no Redis source): the application Redis is the RDI DB at ``rdi_url``
+        (as RDI's Gears engine ran inside the application database); rdi's own keys are never captured."""
+        url = urlsplit(rdi_url)
+        path = url.path.strip("/")
+        return cls(
+            source=name,
+            host=url.hostname or "localhost",
+            port=url.port or 6379,
+            user=unquote(url.username) if url.username else None,
+            password=unquote(url.password) if url.password else None,
+            patterns=capture_patterns(jobs, None),
+            db=int(path) if path.isdigit() else 0,
+            tls=url.scheme == "rediss",
+            own_keys_excluded=True,
         )
 
 

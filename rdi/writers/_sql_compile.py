@@ -127,22 +127,28 @@ def compile_statements(writes: Sequence[tuple[int, SqlWrite]], dialect: str) -> 
     out: list[Statement] = []
     for group in _groups(writes):
         first = group.writes[0][1]
+        nk, nv = len(first.keys), len(first.values)
         for sql, order, kinds in _texts(first, d):
-            statement = Statement(sql)
-            for entry, w in group.writes:
-                params = _params(w, kinds)
-                statement.params.append(tuple(params[name] for name in order) if order is not None else params)
-                statement.entries.append(entry)
+            statement = Statement(sql, entries=[entry for entry, _ in group.writes])
+            if order is not None:  # positional: values in the order the binds appear in the text
+                for _, w in group.writes:
+                    params = _params(w, kinds, nk, nv)
+                    statement.params.append(tuple(params[name] for name in order))
+            else:
+                statement.params = [_params(w, kinds, nk, nv) for _, w in group.writes]
             out.append(statement)
     return out
 
 
-def _params(w: SqlWrite, kinds: str) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if "k" in kinds:
-        params.update((f"k{i}", v) for i, v in enumerate(w.keys.values()))
-    if "v" in kinds:
-        params.update((f"v{i}", v) for i, v in enumerate(w.values.values()))
+@cache
+def _names(prefix: str, n: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(n))
+
+
+def _params(w: SqlWrite, kinds: str, nk: int, nv: int) -> dict[str, Any]:
+    params = dict(zip(_names("k", nk), w.keys.values(), strict=True))
+    if kinds != "k":
+        params.update(zip(_names("v", nv), w.values.values(), strict=True))
     return params
 
 
