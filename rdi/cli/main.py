@@ -168,7 +168,7 @@ def collector(
 
     pipeline = load(True)
     where = str(directory / "config.yaml") if directory else f"the pipeline `{pipeline_name}` deployed in the RDI DB"
-    legacy = not pipeline.config.redis_sources and any(j.source.redis for j in pipeline.jobs.values())
+    legacy = pipeline.write_behind and not pipeline.config.redis_sources
     if source not in pipeline.config.sources and not legacy:  # legacy write-behind: any name captures the RDI DB
         known = ", ".join(sorted(pipeline.config.sources)) or "none"
         raise _fail(f"--source: no source `{source}` in {where} (sources: {known})")

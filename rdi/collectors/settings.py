@@ -19,6 +19,7 @@ from rdi.config.sources import Source, SqlSourceConnection, TableSpec
 from rdi.errors import ConfigError, ConfigIssue
 
 __all__ = [
+    "LEGACY_CAPTURE_SOURCE",
     "OWN_KEY_PREFIXES",
     "BigintUnsignedMode",
     "CaptureMode",
@@ -263,6 +264,10 @@ def _issue(source: str, path: str, message: str) -> ConfigError:
 
 
 CaptureMode: TypeAlias = Literal["auto", "psync", "keyspace"]
+
+LEGACY_CAPTURE_SOURCE = "rdi"
+"""The source name the controller gives the capture of a legacy write-behind pipeline (`connections:`, no Redis
+source), which captures the RDI DB itself: its offsets, known keys and streams are named after it."""
 OWN_KEY_PREFIXES = ("data:", "wb:", "dlq:", "rdi:", "metadata:")
 """Keys of rdi's own in an RDI DB: never captured when the application Redis is the RDI DB (legacy form)."""
 
