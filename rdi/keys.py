@@ -25,6 +25,7 @@ __all__ = [
     "DEBEZIUM_SCHEMA_HISTORY",
     "HA_FENCE",
     "HA_LOCK",
+    "STAGING_PATTERNS",
     "STREAM_PATTERN",
     "WB_STREAM_PATTERN",
     "capture_known",
@@ -51,6 +52,8 @@ __all__ = [
 
 STREAM_PATTERN = "data:*"
 WB_STREAM_PATTERN = "wb:*"
+STAGING_PATTERNS = (STREAM_PATTERN, WB_STREAM_PATTERN)
+"""Every staging stream: ingest (``flows.ingest`` reads them) and write-behind (``flows.write_behind``)."""
 DEBEZIUM_OFFSETS = "metadata:debezium:offsets"
 DEBEZIUM_SCHEMA_HISTORY = "metadata:debezium:schema_history"
 HA_LOCK = "rdi:ha:lock"

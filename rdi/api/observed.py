@@ -65,12 +65,14 @@ def source_progress(client: redis.Redis, sources: Iterable[str]) -> dict[str, di
 
 
 def stream_counts(client: redis.Redis, pipeline: str, now_ms: int) -> dict[str, dict[str, int]]:
-    """Per staging stream: ``total`` (entries ever added), ``pending`` (not yet processed: unread + unacked, as
-    the processor's metrics count them), ``rejected`` (DLQ length), ``last_arrival_ms`` and ``lag_ms`` (age of
-    the oldest unprocessed entry, 0 if none)."""
+    """Per staging stream (ingest ``data:*`` and write-behind ``wb:*``): ``total`` (entries ever added),
+    ``pending`` (not yet processed: unread + unacked, as the processor's metrics count them), ``rejected`` (DLQ
+    length), ``last_arrival_ms`` and ``lag_ms`` (age of the oldest unprocessed entry, 0 if none)."""
     group = keys.consumer_group(pipeline)
     counts: dict[str, dict[str, int]] = {}
-    for raw in sorted(client.scan_iter(match=keys.STREAM_PATTERN, count=1000, _type="STREAM")):
+    found = (raw for pattern in keys.STAGING_PATTERNS for raw in client.scan_iter(match=pattern, count=1000,
+                                                                                  _type="STREAM"))  # fmt: skip
+    for raw in sorted(found):
         stream = _text(raw)
         try:
             info = client.xinfo_stream(stream)

@@ -14,10 +14,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import redis
 
+from rdi.api.dlq import dlq_counts
+from rdi.api.observed import stream_counts
 from tests.flows._ingest import wait_for
 from tests.flows._write_behind import (
     COLUMNS,
@@ -209,3 +212,40 @@ def test_expired_keys_follow_propagate_expired(
         rows = {r[0] for r in run.targets.rows("pg", "customers", ("rkey",))}
         assert "cust:deleted" not in rows
         assert ("cust:gone" in rows) is (not propagate)
+
+
+def test_a_refused_row_goes_to_the_dlq_and_a_redis_write_output_copies_the_key(
+    tmp_path: Path, redis_url: str, pg_dsn: str, mysql_url: str
+) -> None:
+    """One job, four outputs: the three SQL tables and a hash in another Redis (`redis.write`, here the test
+    Redis). A row PostgreSQL and MariaDB refuse (too long for VARCHAR(100); SQLite does not check) is
+    dead-lettered, the rest of the batch commits; the API's status and DLQ listings see the write-behind stream."""
+    with (
+        app_redis(tmp_path / "app") as app,
+        running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app, start=False) as run,
+    ):
+        config = run.folder / "config.yaml"
+        copy = f"  copy:\n    connection: {{type: redis, host: 127.0.0.1, port: {urlparse(redis_url).port}}}\n"
+        config.write_text(config.read_text().replace("targets:\n", "targets:\n" + copy))
+        source, settings = JOBS["customers"]
+        (run.folder / "jobs" / "customers.yaml").write_text(
+            f"source:\n  {source}\noutput:\n{run.targets.outputs('customers', settings)}"
+            "  - uses: redis.write\n    with:\n      connection: copy\n      data_type: hash\n"
+            "      key: {expression: \"concat(['copy:', key.key])\", language: jmespath}\n"
+        )
+        run.start_capture()
+        run.start_processor()
+        client = app.client()
+        client.hset("cust:ok", mapping={"name": "Ada", "city": "Oslo", "visits": "1"})
+        client.hset("cust:long", mapping={"name": "x" * 150, "city": "Oslo", "visits": "2"})
+        run.settle()
+        rdi = redis.Redis.from_url(redis_url, decode_responses=True)
+        for target in ("pg", "maria"):
+            assert run.targets.rows(target, "customers", ("rkey", "name")) == {("cust:ok", "Ada")}
+        assert rdi.hgetall("copy:cust:ok") == {"name": "Ada", "city": "Oslo", "visits": "1"}
+        stream = "wb:app.0.cust:*"
+        (dead,) = rdi.xrange(f"dlq:{stream}")
+        assert '"cust:long"' in dead[1]["key"] and "refused the row" in dead[1]["reason_rejected"], dead
+        assert dlq_counts(rdi) == {stream: 1}
+        counts = stream_counts(rdi, "default", int(time.time() * 1000))
+        assert counts[stream]["pending"] == 0 and counts[stream]["rejected"] == 1
