@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ from rdi.control.store import PipelineStore
 from rdi.errors import ConfigError, ConfigIssue
 from rdi.metrics import MetricsServer, ProcessorMetrics, StreamMonitor, serve_metrics
 from rdi.processor import ProcessedBatch, Processor
-from rdi.runtime import ProcessorSettings, load_runtime_pipeline, pipeline_from_files
+from rdi.runtime import ProcessorSettings, load_runtime_pipeline, pipeline_from_files, process_index
 from rdi.stream_schema import StreamTypes
 
 __all__ = ["IngestParts", "ingest_parts"]
@@ -64,6 +63,7 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
     version: int | None = None
     try:
         settings = settings or ProcessorSettings.from_env()
+        process_id = str(process_index())
         if settings.pipeline_dir is None:
             pipeline, version = _deployed_pipeline(settings)
         else:
@@ -77,13 +77,22 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
     processors = pipeline.config.processors
     metrics = ProcessorMetrics()
     metrics.set_engine_state("RUNNING", "STREAMING")
+    source = StagingSource(
+        settings.rdi_url,
+        settings.group,
+        pattern=processors.effective_stream_pattern,
+        read_batch_size=processors.effective_read_batch_size,
+        read_batch_timeout_ms=processors.effective_read_batch_timeout_ms,
+        discovery_interval_s=processors.effective_discovery_interval_ms / 1000.0,
+        partitions=settings.partitions,
+    )
     server = None
     if settings.metrics_port is not None:
         try:
-            server = serve_metrics(metrics, settings.metrics_port, settings.metrics_addr)
+            server = serve_metrics(metrics, settings.metrics_port, settings.metrics_addr, ready=source.health.ready)
         except OSError as exc:
             raise _fail(f"metrics port {settings.metrics_port}: {exc.strerror}; set RDI_METRICS_PORT") from None
-        log.info("metrics on http://%s:%d/metrics", settings.metrics_addr, server.port)
+        log.info("metrics on http://%s:%d/metrics (/healthz, /readyz)", settings.metrics_addr, server.port)
     rdi_client = redis.Redis.from_url(settings.rdi_url)
     try:
         rdi_client.ping()
@@ -101,7 +110,6 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
     processor = Processor(pipeline)
     reload = None
     if version is not None:  # deployed in the RDI DB: follow redeploys (zero-downtime)
-        process_id = os.environ.get("BYTEWAX_PROCESS_ID") or "0"
         reload = JobReload(rdi_client, settings.pipeline, pipeline, processor, version, process_id=process_id,
                            secrets_dir=settings.secrets_dir)  # fmt: skip
         reload.publish()
@@ -109,15 +117,7 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
     return IngestParts(
         settings=settings,
         pipeline=pipeline,
-        source=StagingSource(
-            settings.rdi_url,
-            settings.group,
-            pattern=processors.effective_stream_pattern,
-            read_batch_size=processors.effective_read_batch_size,
-            read_batch_timeout_ms=processors.effective_read_batch_timeout_ms,
-            discovery_interval_s=processors.effective_discovery_interval_ms / 1000.0,
-            partitions=settings.partitions,
-        ),
+        source=source,
         processing=BatchProcessing(processor, StreamTypes(rdi_client), targets, reload=reload),
         sink=TargetSink(settings.rdi_url, settings.group, pipeline.config.targets, processors, on_batch=observed),
         metrics=metrics,

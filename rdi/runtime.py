@@ -11,6 +11,11 @@
 * ``RDI_METRICS_PORT`` (default 9121; ``0`` picks a free port, ``off`` disables) and ``RDI_METRICS_ADDR``
   (default ``0.0.0.0``) — the Prometheus endpoint; process ``i`` of a cluster listens on port + ``i``;
 * ``RDI_PROCESSOR_PARTITIONS`` (default 8) — stream buckets spread over the Bytewax workers.
+
+The cluster itself is Bytewax's contract (the one its Helm chart and waxctl use, read by ``bytewax.run``):
+``BYTEWAX_WORKERS_PER_PROCESS``, ``BYTEWAX_PROCESS_ID`` + ``BYTEWAX_ADDRESSES``, or on Kubernetes
+``BYTEWAX_POD_NAME`` + ``BYTEWAX_STATEFULSET_NAME`` (the process id is the pod's ordinal) + ``BYTEWAX_HOSTFILE_PATH``
+(one address per line); :func:`process_index` reads the process id the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from rdi import keys
 from rdi.config import Pipeline, load_pipeline
 from rdi.errors import ConfigError, ConfigIssue
 
-__all__ = ["DEFAULT_RDI_URL", "ProcessorSettings", "deployed_files", "load_runtime_pipeline", "pipeline_from_files"]
+__all__ = [
+    "DEFAULT_RDI_URL",
+    "ProcessorSettings",
+    "deployed_files",
+    "load_runtime_pipeline",
+    "pipeline_from_files",
+    "process_index",
+]
 
 DEFAULT_RDI_URL = "redis://localhost:6379/0"
 _DEFAULT_METRICS_PORT = 9121
@@ -70,6 +82,25 @@ class ProcessorSettings:
             metrics_addr=env.get("RDI_METRICS_ADDR") or "0.0.0.0",
             partitions=_int(env, "RDI_PROCESSOR_PARTITIONS", env.get("RDI_PROCESSOR_PARTITIONS", "8"), 1, 4096),
         )
+
+
+def process_index(env: Mapping[str, str] | None = None) -> int:
+    """This process's index in the Bytewax cluster, found as ``bytewax.run`` finds it: ``BYTEWAX_PROCESS_ID``,
+    else the ordinal of ``BYTEWAX_POD_NAME`` in the StatefulSet ``BYTEWAX_STATEFULSET_NAME``, else 0.
+
+    Raises ConfigError naming the variable when the value is not a process index.
+    """
+    env = os.environ if env is None else env
+    if env.get("BYTEWAX_PROCESS_ID"):
+        return _int(env, "BYTEWAX_PROCESS_ID", env["BYTEWAX_PROCESS_ID"], 0, 65535)
+    pod, statefulset = env.get("BYTEWAX_POD_NAME"), env.get("BYTEWAX_STATEFULSET_NAME")
+    if pod and statefulset:
+        prefix = statefulset + "-"
+        if not pod.startswith(prefix):
+            message = f"must be `{prefix}<ordinal>` (BYTEWAX_STATEFULSET_NAME={statefulset!r}), got {pod!r}"
+            raise ConfigError([ConfigIssue("BYTEWAX_POD_NAME", 0, "", message)])
+        return _int(env, "BYTEWAX_POD_NAME", pod.removeprefix(prefix), 0, 65535)
+    return 0
 
 
 def _int(env: Mapping[str, str], name: str, text: str, low: int, high: int) -> int:

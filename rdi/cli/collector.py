@@ -18,23 +18,71 @@ from rdi.collectors.postgres import PostgresCollector
 from rdi.collectors.settings import MySqlCollectorSettings, PgCollectorSettings
 from rdi.config import Pipeline
 from rdi.errors import ConfigError, FatalError, RdiError, RetryableError
+from rdi.metrics import serve_health
 
-__all__ = ["run_collector"]
+__all__ = ["CollectorHealth", "run_collector"]
 
 log = logging.getLogger("rdi.collector")
 
 
-def run_collector(pipeline: Pipeline, source: str, rdi_url: str, *, written: Pipeline | None = None) -> int:
+class CollectorHealth:
+    """What a collector's ``/readyz`` answers: ready while the collector runs (it is not backing off after an
+    error) and the RDI DB answers a PING. Every collector gets it from :func:`run_collector`'s one dispatch."""
+
+    def __init__(self, rdi_url: str) -> None:
+        self.running = False
+        self._client = redis.Redis.from_url(rdi_url, socket_connect_timeout=2, socket_timeout=2)
+
+    def ready(self) -> bool:
+        if not self.running:
+            return False
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def run_collector(
+    pipeline: Pipeline,
+    source: str,
+    rdi_url: str,
+    *,
+    written: Pipeline | None = None,
+    health_port: int | None = None,
+    health_addr: str = "0.0.0.0",
+) -> int:
     """Runs the collector of ``source``; returns the process exit code (0 stopped, 1 failed, 2 config).
 
     ``written`` is the same pipeline validated with its ``${...}`` references kept: the Debezium Server
     collector (for sources rdi has no native collector for, or `collector: debezium`) writes them, never their
     values, into Debezium's properties. Without it, secret fields still stay out of the file.
+    With ``health_port``, ``/healthz`` and ``/readyz`` (:class:`CollectorHealth`) are served on it.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    health = CollectorHealth(rdi_url)
+    server = None
+    if health_port is not None:
+        try:
+            server = serve_health(health.ready, health_port, health_addr)
+        except OSError as exc:
+            print(f"rdi collector: health port {health_port}: {exc.strerror}; use --health-port", file=sys.stderr)
+            return 2
+        log.info("health on http://%s:%d/healthz and /readyz", health_addr, server.port)
+    try:
+        return _dispatch(pipeline, source, rdi_url, written or pipeline, health)
+    finally:
+        if server is not None:
+            server.close()
+        health.close()
+
+
+def _dispatch(pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline, health: CollectorHealth) -> int:
     config = pipeline.config.sources[source]
     if config.uses_debezium_server:
-        return _run_debezium_server(pipeline, source, rdi_url, written or pipeline)
+        return _run_debezium_server(pipeline, source, rdi_url, written, health)
     kind = getattr(config.connection, "type", None)
     settings: PgCollectorSettings | MySqlCollectorSettings
     try:
@@ -60,6 +108,7 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str, *, written: Pip
     try:
         while not stop.is_set():
             try:
+                health.running = True
                 if isinstance(settings, PgCollectorSettings):
                     PostgresCollector(settings, client, stop=stop).run()
                 else:
@@ -73,6 +122,7 @@ def run_collector(pipeline: Pipeline, source: str, rdi_url: str, *, written: Pip
                 redis.TimeoutError,
             ) as exc:
                 # Safe to start over: positions live in the RDI DB, and the source resends unstaged work.
+                health.running = False
                 log.warning(
                     "%s; starting over in %.0f s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, delay
                 )
@@ -91,7 +141,9 @@ def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _run_debezium_server(pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline) -> int:
+def _run_debezium_server(
+    pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline, health: CollectorHealth
+) -> int:
     from rdi.collectors.debezium import debezium_properties
     from rdi.collectors.debezium_server import DebeziumServerCollector, publish_source_types
 
@@ -115,6 +167,7 @@ def _run_debezium_server(pipeline: Pipeline, source: str, rdi_url: str, written:
         collector = DebeziumServerCollector(
             source, config, client, stop=stop, types=lambda: publish_source_types(source, resolved, client, topic)
         )
+        health.running = True
         return collector.run()
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
