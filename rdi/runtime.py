@@ -3,7 +3,8 @@
 ``python -m bytewax.run flows.ingest`` has no options of ours, so everything comes from environment variables
 (the same ones ``rdi processor`` sets, the Kubernetes chart sets, and waxctl would pass through):
 
-* ``RDI_DB_URL`` — the RDI database (default ``redis://localhost:6379/0``);
+* ``RDI_DB_URL`` — the RDI database (default ``redis://localhost:6379/0``), or ``RDI_DB_URL_FILE`` — a file
+  holding it (a mounted Kubernetes Secret: the password stays out of the pod spec and ``/proc/<pid>/environ``);
 * ``RDI_PIPELINE_DIR`` — a pipeline folder; without it, the pipeline deployed in the RDI DB
   (hash ``rdi:pipeline:<name>:config``: field = file path relative to the folder, value = file text);
 * ``RDI_PIPELINE`` — the pipeline's name (default ``default``): names its consumer group and deployed config;
@@ -39,6 +40,7 @@ __all__ = [
     "load_runtime_pipeline",
     "pipeline_from_files",
     "process_index",
+    "rdi_url_from_env",
 ]
 
 DEFAULT_RDI_URL = "redis://localhost:6379/0"
@@ -74,7 +76,7 @@ class ProcessorSettings:
             if port:
                 port += _int(env, "BYTEWAX_PROCESS_ID", env.get("BYTEWAX_PROCESS_ID", "0"), 0, 65535)
         return cls(
-            rdi_url=env.get("RDI_DB_URL") or DEFAULT_RDI_URL,
+            rdi_url=rdi_url_from_env(env),
             pipeline_dir=Path(directory) if directory else None,
             pipeline=env.get("RDI_PIPELINE") or "default",
             secrets_dir=Path(secrets) if secrets else None,
@@ -82,6 +84,26 @@ class ProcessorSettings:
             metrics_addr=env.get("RDI_METRICS_ADDR") or "0.0.0.0",
             partitions=_int(env, "RDI_PROCESSOR_PARTITIONS", env.get("RDI_PROCESSOR_PARTITIONS", "8"), 1, 4096),
         )
+
+
+def rdi_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``RDI_DB_URL``, else the first line of the file ``RDI_DB_URL_FILE``, else :data:`DEFAULT_RDI_URL`.
+
+    Raises ConfigError naming ``RDI_DB_URL_FILE`` when that file cannot be read or is empty.
+    """
+    env = os.environ if env is None else env
+    if env.get("RDI_DB_URL"):
+        return env["RDI_DB_URL"]
+    path = env.get("RDI_DB_URL_FILE")
+    if not path:
+        return DEFAULT_RDI_URL
+    try:
+        url = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("RDI_DB_URL_FILE", 0, "", f"cannot read {path}: {exc.strerror}")]) from None
+    if not url:
+        raise ConfigError([ConfigIssue("RDI_DB_URL_FILE", 0, "", f"{path} is empty; put the RDI DB URL in it")])
+    return url
 
 
 def process_index(env: Mapping[str, str] | None = None) -> int:

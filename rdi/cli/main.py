@@ -41,10 +41,19 @@ def _root(
     ctx: typer.Context,
     rdi_url: Annotated[
         str,
-        typer.Option("--rdi-url", envvar="RDI_DB_URL", help="The RDI database (redis:// or rediss://)."),
-    ] = "redis://localhost:6379/0",
+        typer.Option(
+            "--rdi-url",
+            envvar="RDI_DB_URL",
+            help="The RDI database (redis:// or rediss://); else the file RDI_DB_URL_FILE names.",
+        ),
+    ] = "",
 ) -> None:
-    ctx.obj = {"rdi_url": rdi_url}
+    from rdi.runtime import rdi_url_from_env
+
+    try:
+        ctx.obj = {"rdi_url": rdi_url or rdi_url_from_env()}
+    except ConfigError as exc:
+        raise _config_failed(exc) from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

@@ -121,11 +121,14 @@ def test_collector_is_ready_while_it_streams_and_not_while_its_source_is_down(
     env = {"RDI_DB_URL": redis_url, "SOURCE_DB_PASSWORD": urlparse(pg_dsn).password or ""}
     log = tmp_path / "collector.log"
     down_port, up_port = free_port(), free_port()
+    url_file = tmp_path / "rdi-db-url"  # as the chart mounts it from a Secret
+    url_file.write_text(redis_url + "\n")
+    up_env = {**env, "RDI_DB_URL": "", "RDI_DB_URL_FILE": str(url_file), "RDI_COLLECTOR_HEALTH_PORT": str(up_port)}
     try:
         command = [sys.executable, "-m", "rdi", "collector", "--source", "pg"]
         with (
             started([*command, "--dir", str(down), "--health-port", str(down_port)], env, log),
-            started([*command, "--dir", str(up)], {**env, "RDI_COLLECTOR_HEALTH_PORT": str(up_port)}, log),
+            started([*command, "--dir", str(up)], up_env, log),
         ):
             wait_for(lambda: status(up_port, "/readyz") == 200, 60, "the collector to be ready", log=log)
             wait_for(lambda: "starting over" in log.read_text(), 60, "the failing collector to back off", log=log)

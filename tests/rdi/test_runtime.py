@@ -85,3 +85,16 @@ def test_process_index_follows_bytewax_run() -> None:
 def test_process_index_names_a_pod_outside_the_statefulset() -> None:
     with pytest.raises(ConfigError, match="BYTEWAX_POD_NAME"):
         process_index({"BYTEWAX_POD_NAME": "other-0", "BYTEWAX_STATEFULSET_NAME": "rdi-processor"})
+
+
+def test_the_rdi_db_url_comes_from_a_file_when_not_in_the_environment(tmp_path: Path) -> None:
+    secret = tmp_path / "url"
+    secret.write_text("rediss://rdi:pw@rdi-db:6380/0\n")
+    settings = ProcessorSettings.from_env({"RDI_DB_URL_FILE": str(secret)})
+    given = ProcessorSettings.from_env({"RDI_DB_URL_FILE": str(secret), "RDI_DB_URL": "redis://other:6379/0"})
+    assert (settings.rdi_url, given.rdi_url) == ("rediss://rdi:pw@rdi-db:6380/0", "redis://other:6379/0")
+
+
+def test_a_missing_rdi_db_url_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="RDI_DB_URL_FILE"):
+        ProcessorSettings.from_env({"RDI_DB_URL_FILE": str(tmp_path / "absent")})
