@@ -5,7 +5,6 @@ targets) wire the same parts; only the streams they read differ."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -22,7 +21,7 @@ from rdi.control.store import PipelineStore
 from rdi.errors import ConfigError, ConfigIssue
 from rdi.metrics import MetricsServer, ProcessorMetrics, StreamMonitor, serve_metrics
 from rdi.processor import ProcessedBatch, Processor
-from rdi.runtime import ProcessorSettings, load_runtime_pipeline, pipeline_from_files
+from rdi.runtime import ProcessorSettings, load_runtime_pipeline, pipeline_from_files, process_index
 from rdi.stream_schema import StreamTypes
 
 __all__ = ["IngestParts", "ingest_parts", "write_behind_parts"]
@@ -77,6 +76,7 @@ def _parts(settings: ProcessorSettings | None, *, write_behind: bool) -> IngestP
     version: int | None = None
     try:
         settings = settings or ProcessorSettings.from_env()
+        process_id = str(process_index())
         if settings.pipeline_dir is None:
             pipeline, version = _deployed_pipeline(settings)
         else:
@@ -90,13 +90,23 @@ def _parts(settings: ProcessorSettings | None, *, write_behind: bool) -> IngestP
     processors = pipeline.config.processors
     metrics = ProcessorMetrics()
     metrics.set_engine_state("RUNNING", "STREAMING")
+    pattern = keys.WB_STREAM_PATTERN if write_behind else processors.effective_stream_pattern
+    source = StagingSource(
+        settings.rdi_url,
+        settings.group,
+        pattern=pattern,
+        read_batch_size=processors.effective_read_batch_size,
+        read_batch_timeout_ms=processors.effective_read_batch_timeout_ms,
+        discovery_interval_s=processors.effective_discovery_interval_ms / 1000.0,
+        partitions=settings.partitions,
+    )
     server = None
     if settings.metrics_port is not None:
         try:
-            server = serve_metrics(metrics, settings.metrics_port, settings.metrics_addr)
+            server = serve_metrics(metrics, settings.metrics_port, settings.metrics_addr, ready=source.health.ready)
         except OSError as exc:
             raise _fail(f"metrics port {settings.metrics_port}: {exc.strerror}; set RDI_METRICS_PORT") from None
-        log.info("metrics on http://%s:%d/metrics", settings.metrics_addr, server.port)
+        log.info("metrics on http://%s:%d/metrics (/healthz, /readyz)", settings.metrics_addr, server.port)
     rdi_client = redis.Redis.from_url(settings.rdi_url)
     try:
         rdi_client.ping()
@@ -104,7 +114,6 @@ def _parts(settings: ProcessorSettings | None, *, write_behind: bool) -> IngestP
         raise _fail(f"the RDI DB refused the login ({exc}); check the user and password of RDI_DB_URL") from None
     except redis.RedisError as exc:
         raise _fail(f"cannot reach the RDI DB at {_safe_url(settings.rdi_url)}: {exc}") from None
-    pattern = keys.WB_STREAM_PATTERN if write_behind else processors.effective_stream_pattern
     monitor = StreamMonitor(rdi_client, settings.group, metrics, pattern=pattern)
     monitor.start()
 
@@ -115,7 +124,6 @@ def _parts(settings: ProcessorSettings | None, *, write_behind: bool) -> IngestP
     processor = Processor(pipeline)
     reload = None
     if version is not None:  # deployed in the RDI DB: follow redeploys (zero-downtime)
-        process_id = os.environ.get("BYTEWAX_PROCESS_ID") or "0"
         reload = JobReload(rdi_client, settings.pipeline, pipeline, processor, version, process_id=process_id,
                            secrets_dir=settings.secrets_dir)  # fmt: skip
         reload.publish()
@@ -123,15 +131,7 @@ def _parts(settings: ProcessorSettings | None, *, write_behind: bool) -> IngestP
     return IngestParts(
         settings=settings,
         pipeline=pipeline,
-        source=StagingSource(
-            settings.rdi_url,
-            settings.group,
-            pattern=pattern,
-            read_batch_size=processors.effective_read_batch_size,
-            read_batch_timeout_ms=processors.effective_read_batch_timeout_ms,
-            discovery_interval_s=processors.effective_discovery_interval_ms / 1000.0,
-            partitions=settings.partitions,
-        ),
+        source=source,
         processing=BatchProcessing(processor, StreamTypes(rdi_client), targets, reload=reload),
         sink=TargetSink(settings.rdi_url, settings.group, pipeline.config.targets, processors, on_batch=observed),
         metrics=metrics,

@@ -37,7 +37,7 @@ from rdi.connections import send_raw
 from rdi.errors import FatalError
 from rdi.processor import EntryFields, StreamBatch
 
-__all__ = ["StagingSource"]
+__all__ = ["SourceHealth", "StagingSource"]
 
 log = logging.getLogger("rdi.processor.source")
 
@@ -119,6 +119,29 @@ def _refused(exc: redis.RedisError) -> FatalError:
     )
 
 
+class SourceHealth:
+    """Whether this process reads the RDI DB, for the processor's ``/readyz``: ready after a first read (or
+    stream discovery) of one of its partitions succeeded, and not while one of them has lost the connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._read = False
+        self._lost: set[int] = set()
+
+    def read(self, index: int) -> None:
+        with self._lock:
+            self._read = True
+            self._lost.discard(index)
+
+    def lost(self, index: int) -> None:
+        with self._lock:
+            self._lost.add(index)
+
+    def ready(self) -> bool:
+        with self._lock:
+            return self._read and not self._lost
+
+
 class _StagingPartition(StatefulSourcePartition[StreamBatch, None]):
     def __init__(
         self,
@@ -131,8 +154,10 @@ class _StagingPartition(StatefulSourcePartition[StreamBatch, None]):
         read_batch_size: int,
         read_batch_timeout_ms: int,
         discovery_interval_s: float,
+        health: SourceHealth,
     ) -> None:
         self._client = client
+        self._health = health
         self._directory = directory
         self._group = group
         self._index = index
@@ -154,8 +179,10 @@ class _StagingPartition(StatefulSourcePartition[StreamBatch, None]):
         except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
             raise _refused(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._health.lost(self._index)
             self._lost(exc)
             return []
+        self._health.read(self._index)
         if self._retry_s is not None:
             log.info("staging source bucket %d: the RDI DB answers again", self._index)
             self._retry_s = None
@@ -317,6 +344,8 @@ class StagingSource(FixedPartitionedSource[StreamBatch, None]):
         self.discovery_interval_s = discovery_interval_s
         self.partitions = partitions
         self._directory = _StreamDirectory(pattern, ttl_s=discovery_interval_s / 2)
+        self.health = SourceHealth()
+        """This process's reading health (its partitions share it), for ``/readyz``."""
 
     @override
     def list_parts(self) -> list[str]:
@@ -341,4 +370,5 @@ class StagingSource(FixedPartitionedSource[StreamBatch, None]):
             read_batch_size=self.read_batch_size,
             read_batch_timeout_ms=self.read_batch_timeout_ms,
             discovery_interval_s=self.discovery_interval_s,
+            health=self.health,
         )

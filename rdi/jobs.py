@@ -91,7 +91,9 @@ class CompiledJob:
             self.transforms.append(KeyTransform(job.key, step="key"))
         self.outputs: list[RedisWriteSettings] = [o.with_ for o in job.output if isinstance(o, RedisWriteBlock)]
         self._relational = [
-            (o.with_.connection, RelationalPlanner(o.with_)) for o in job.output if isinstance(o, RelationalWriteBlock)
+            (o.with_.connection, _relational_planner(name, i, o))
+            for i, o in enumerate(job.output)
+            if isinstance(o, RelationalWriteBlock)
         ]
         redis_source = job.source.redis
         given = redis_source is not None and "row_format" in redis_source.model_fields_set
@@ -199,6 +201,15 @@ class CompiledJob:
             before = dataclasses.replace(event, after=event.before)
             previous = yield from _transform_steps(transforms, to_record(before, self.row_format))
         return JobResult(self.name, record, self.plan_outputs(record, previous))
+
+
+def _relational_planner(job: str, index: int, block: RelationalWriteBlock) -> RelationalPlanner:
+    """The planner of a `relational.write` output; ``ConfigError`` naming the job and output when it cannot be
+    built (an expression that does not compile, a column named twice)."""
+    try:
+        return RelationalPlanner(block.with_)
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue(f"jobs/{job}", 0, f"output[{index}].with", str(exc))]) from None
 
 
 def _last_value(delete: ChangeEvent) -> ChangeEvent:

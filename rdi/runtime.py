@@ -3,7 +3,8 @@
 ``python -m bytewax.run flows.ingest`` has no options of ours, so everything comes from environment variables
 (the same ones ``rdi processor`` sets, the Kubernetes chart sets, and waxctl would pass through):
 
-* ``RDI_DB_URL`` — the RDI database (default ``redis://localhost:6379/0``);
+* ``RDI_DB_URL`` — the RDI database (default ``redis://localhost:6379/0``), or ``RDI_DB_URL_FILE`` — a file
+  holding it (a mounted Kubernetes Secret: the password stays out of the pod spec and ``/proc/<pid>/environ``);
 * ``RDI_PIPELINE_DIR`` — a pipeline folder; without it, the pipeline deployed in the RDI DB
   (hash ``rdi:pipeline:<name>:config``: field = file path relative to the folder, value = file text);
 * ``RDI_PIPELINE`` — the pipeline's name (default ``default``): names its consumer group and deployed config;
@@ -11,6 +12,11 @@
 * ``RDI_METRICS_PORT`` (default 9121; ``0`` picks a free port, ``off`` disables) and ``RDI_METRICS_ADDR``
   (default ``0.0.0.0``) — the Prometheus endpoint; process ``i`` of a cluster listens on port + ``i``;
 * ``RDI_PROCESSOR_PARTITIONS`` (default 8) — stream buckets spread over the Bytewax workers.
+
+The cluster itself is Bytewax's contract (the one its Helm chart and waxctl use, read by ``bytewax.run``):
+``BYTEWAX_WORKERS_PER_PROCESS``, ``BYTEWAX_PROCESS_ID`` + ``BYTEWAX_ADDRESSES``, or on Kubernetes
+``BYTEWAX_POD_NAME`` + ``BYTEWAX_STATEFULSET_NAME`` (the process id is the pod's ordinal) + ``BYTEWAX_HOSTFILE_PATH``
+(one address per line); :func:`process_index` reads the process id the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +33,15 @@ from rdi import keys
 from rdi.config import Pipeline, load_pipeline
 from rdi.errors import ConfigError, ConfigIssue
 
-__all__ = ["DEFAULT_RDI_URL", "ProcessorSettings", "deployed_files", "load_runtime_pipeline", "pipeline_from_files"]
+__all__ = [
+    "DEFAULT_RDI_URL",
+    "ProcessorSettings",
+    "deployed_files",
+    "load_runtime_pipeline",
+    "pipeline_from_files",
+    "process_index",
+    "rdi_url_from_env",
+]
 
 DEFAULT_RDI_URL = "redis://localhost:6379/0"
 _DEFAULT_METRICS_PORT = 9121
@@ -62,7 +76,7 @@ class ProcessorSettings:
             if port:
                 port += _int(env, "BYTEWAX_PROCESS_ID", env.get("BYTEWAX_PROCESS_ID", "0"), 0, 65535)
         return cls(
-            rdi_url=env.get("RDI_DB_URL") or DEFAULT_RDI_URL,
+            rdi_url=rdi_url_from_env(env),
             pipeline_dir=Path(directory) if directory else None,
             pipeline=env.get("RDI_PIPELINE") or "default",
             secrets_dir=Path(secrets) if secrets else None,
@@ -70,6 +84,45 @@ class ProcessorSettings:
             metrics_addr=env.get("RDI_METRICS_ADDR") or "0.0.0.0",
             partitions=_int(env, "RDI_PROCESSOR_PARTITIONS", env.get("RDI_PROCESSOR_PARTITIONS", "8"), 1, 4096),
         )
+
+
+def rdi_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``RDI_DB_URL``, else the first line of the file ``RDI_DB_URL_FILE``, else :data:`DEFAULT_RDI_URL`.
+
+    Raises ConfigError naming ``RDI_DB_URL_FILE`` when that file cannot be read or is empty.
+    """
+    env = os.environ if env is None else env
+    if env.get("RDI_DB_URL"):
+        return env["RDI_DB_URL"]
+    path = env.get("RDI_DB_URL_FILE")
+    if not path:
+        return DEFAULT_RDI_URL
+    try:
+        url = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("RDI_DB_URL_FILE", 0, "", f"cannot read {path}: {exc.strerror}")]) from None
+    if not url:
+        raise ConfigError([ConfigIssue("RDI_DB_URL_FILE", 0, "", f"{path} is empty; put the RDI DB URL in it")])
+    return url
+
+
+def process_index(env: Mapping[str, str] | None = None) -> int:
+    """This process's index in the Bytewax cluster, found as ``bytewax.run`` finds it: ``BYTEWAX_PROCESS_ID``,
+    else the ordinal of ``BYTEWAX_POD_NAME`` in the StatefulSet ``BYTEWAX_STATEFULSET_NAME``, else 0.
+
+    Raises ConfigError naming the variable when the value is not a process index.
+    """
+    env = os.environ if env is None else env
+    if env.get("BYTEWAX_PROCESS_ID"):
+        return _int(env, "BYTEWAX_PROCESS_ID", env["BYTEWAX_PROCESS_ID"], 0, 65535)
+    pod, statefulset = env.get("BYTEWAX_POD_NAME"), env.get("BYTEWAX_STATEFULSET_NAME")
+    if pod and statefulset:
+        prefix = statefulset + "-"
+        if not pod.startswith(prefix):
+            message = f"must be `{prefix}<ordinal>` (BYTEWAX_STATEFULSET_NAME={statefulset!r}), got {pod!r}"
+            raise ConfigError([ConfigIssue("BYTEWAX_POD_NAME", 0, "", message)])
+        return _int(env, "BYTEWAX_POD_NAME", pod.removeprefix(prefix), 0, 65535)
+    return 0
 
 
 def _int(env: Mapping[str, str], name: str, text: str, low: int, high: int) -> int:

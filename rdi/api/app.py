@@ -124,6 +124,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
     def _health() -> dict[str, Any]:
         return {"status": "ok"}
 
+    @app.get(
+        "/readyz",
+        tags=["info"],
+        summary="Readiness: the RDI database answers (no authentication)",
+        responses={503: {"description": "The RDI database cannot be reached"}},
+    )
+    def _ready() -> JSONResponse:
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            reason = f"the RDI database cannot be reached: {type(exc).__name__}"
+            return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
     app.include_router(login.router)
     app.include_router(pipelines.info_router)
     authenticated = [Depends(current_user)]

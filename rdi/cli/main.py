@@ -41,10 +41,19 @@ def _root(
     ctx: typer.Context,
     rdi_url: Annotated[
         str,
-        typer.Option("--rdi-url", envvar="RDI_DB_URL", help="The RDI database (redis:// or rediss://)."),
-    ] = "redis://localhost:6379/0",
+        typer.Option(
+            "--rdi-url",
+            envvar="RDI_DB_URL",
+            help="The RDI database (redis:// or rediss://); else the file RDI_DB_URL_FILE names.",
+        ),
+    ] = "",
 ) -> None:
-    ctx.obj = {"rdi_url": rdi_url}
+    from rdi.runtime import rdi_url_from_env
+
+    try:
+        ctx.obj = {"rdi_url": rdi_url or rdi_url_from_env()}
+    except ConfigError as exc:
+        raise _config_failed(exc) from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -158,8 +167,15 @@ def collector(
         typer.Option("--dir", envvar="RDI_PIPELINE_DIR", help="Pipeline folder; else the one deployed in the RDI DB."),
     ] = None,
     pipeline_name: Annotated[str, typer.Option("--pipeline", envvar="RDI_PIPELINE", help="Pipeline name.")] = "default",
+    health_port: Annotated[
+        str,
+        typer.Option(
+            "--health-port", envvar="RDI_COLLECTOR_HEALTH_PORT", help="Serve /healthz and /readyz here (off: none)."
+        ),
+    ] = "off",
 ) -> None:
     """Capture a source's changes into the RDI database's staging streams (runs until SIGTERM/SIGINT)."""
+    health = _port_or_off("--health-port", health_port)
 
     def load(resolve_secrets: bool) -> Pipeline:
         if directory is not None:
@@ -175,9 +191,22 @@ def collector(
     from rdi.cli.collector import run_collector  # imports drivers; keep them out of offline commands
 
     # Debezium Server's properties file keeps the ${...} references: their values go to its environment only
-    config = pipeline.config.sources.get(source)
+    config = pipeline.config.sources.get(source)  # None: the legacy write-behind capture of the RDI DB
     written = load(False) if config is not None and config.uses_debezium_server else None
-    raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"], written=written))
+    raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"], written=written, health_port=health))
+
+
+def _port_or_off(option: str, text: str) -> int | None:
+    """A port number option that `off`/`none`/empty disables."""
+    if text.strip().lower() in ("off", "none", ""):
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise _fail(f"{option}: expected a port number (0-65535) or `off`, got {text!r}")
+    return port
 
 
 def _deployed_flow(rdi_url: str, name: str) -> str:
@@ -225,12 +254,23 @@ def processor(
         Path | None,
         typer.Option("--dir", envvar="RDI_PIPELINE_DIR", help="Pipeline folder; else the one deployed in the RDI DB."),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker threads per process.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-w", envvar="BYTEWAX_WORKERS_PER_PROCESS", min=1, help="Worker threads per process."
+        ),
+    ] = 1,
     process_id: Annotated[
-        int | None, typer.Option("--process-id", "-i", min=0, help="This process's index in a cluster.")
+        int | None,
+        typer.Option(
+            "--process-id", "-i", envvar="BYTEWAX_PROCESS_ID", min=0, help="This process's index in a cluster."
+        ),
     ] = None,
     addresses: Annotated[
-        str | None, typer.Option("--addresses", "-a", help="host:port;host:port… of every cluster process.")
+        str | None,
+        typer.Option(
+            "--addresses", "-a", envvar="BYTEWAX_ADDRESSES", help="host:port;host:port… of every cluster process."
+        ),
     ] = None,
     metrics_port: Annotated[
         str, typer.Option("--metrics-port", envvar="RDI_METRICS_PORT", help="Prometheus port (0 any, off none).")
@@ -245,8 +285,14 @@ def processor(
         flow = _load(directory, resolve_secrets=True).processor_flow  # every problem now, before starting anything
     else:
         flow = _deployed_flow(ctx.obj["rdi_url"], pipeline_name)
-    if (process_id is None) != (addresses is None):
-        raise _fail("--process-id and --addresses go together (a cluster needs both)")
+    # Bytewax's Kubernetes contract: the process id from the pod's ordinal, the addresses from a file.
+    import os
+
+    if process_id is None and addresses is not None:
+        raise _fail("--addresses needs --process-id (or BYTEWAX_POD_NAME + BYTEWAX_STATEFULSET_NAME)")
+    in_statefulset = bool(os.environ.get("BYTEWAX_POD_NAME") and os.environ.get("BYTEWAX_STATEFULSET_NAME"))
+    if (process_id is not None or in_statefulset) and addresses is None and not os.environ.get("BYTEWAX_HOSTFILE_PATH"):
+        raise _fail("--process-id needs --addresses (BYTEWAX_ADDRESSES, or BYTEWAX_HOSTFILE_PATH: one per line)")
     from rdi.cli.processor import bytewax_command, run_processor
 
     env = {"RDI_DB_URL": ctx.obj["rdi_url"], "RDI_METRICS_PORT": metrics_port, "RDI_PIPELINE": pipeline_name}

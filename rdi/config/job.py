@@ -436,6 +436,16 @@ class RelationalWriteSettings(_Closed):
             raise ValueError(f"`foreach` is `<alias>: <JMESPath>`, got {v!r}")
         return v
 
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> RelationalWriteSettings:
+        if self.load_strategy != "APPEND" and not self.keys:
+            msg = f"`load_strategy: {self.load_strategy}` needs `keys` (the columns that identify a row)"
+            raise PydanticCustomError("job", "{message}", {"message": msg, "at": ("keys",)})
+        if self.load_strategy == "TYPE2" and not self.inactive_record_mapping:
+            msg = "`load_strategy: TYPE2` needs `inactive_record_mapping` (how to close the active row)"
+            raise PydanticCustomError("job", "{message}", {"message": msg, "at": ("inactive_record_mapping",)})
+        return self
+
 
 class RelationalWriteBlock(_Closed):
     uses: Literal["relational.write"]

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from typing_extensions import override
 
-__all__ = ["MetricsServer", "Renders", "serve_metrics"]
+__all__ = ["MetricsServer", "Renders", "serve_health", "serve_metrics"]
 
 
 class Renders(Protocol):
@@ -29,7 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.partition("?")[0]
-        if path == "/metrics":
+        if path == "/metrics" and self.server.metrics is not None:
             self._reply(200, self.server.metrics.render(), CONTENT_TYPE_PLAIN_0_0_4)
         elif path == "/healthz":
             self._reply(200, b"ok", "text/plain; charset=utf-8")
@@ -37,7 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
             ready = self.server.ready()
             self._reply(200 if ready else 503, b"ready" if ready else b"not ready", "text/plain; charset=utf-8")
         else:
-            self._reply(404, b"not found: try /metrics or /healthz", "text/plain; charset=utf-8")
+            self._reply(404, b"not found: try /metrics, /healthz or /readyz", "text/plain; charset=utf-8")
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -54,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], metrics: Renders, ready: Callable[[], bool] | None) -> None:
+    def __init__(self, address: tuple[str, int], metrics: Renders | None, ready: Callable[[], bool] | None) -> None:
         self.metrics = metrics
         self.ready = ready
         super().__init__(address, _Handler)
@@ -91,3 +91,12 @@ def serve_metrics(
     Raises ``OSError`` if the address cannot be bound (e.g. the port is in use).
     """
     return MetricsServer(_Server((addr, port), metrics, ready))
+
+
+def serve_health(ready: Callable[[], bool], port: int, addr: str = "0.0.0.0") -> MetricsServer:
+    """Serve only ``GET /healthz`` (200 while the process runs) and ``GET /readyz`` (200 when ``ready()``, else
+    503) on ``addr:port``, for a component without metrics of its own (a collector).
+
+    Raises ``OSError`` if the address cannot be bound.
+    """
+    return MetricsServer(_Server((addr, port), None, ready))

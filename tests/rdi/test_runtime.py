@@ -9,7 +9,7 @@ import redis
 
 from rdi import keys
 from rdi.errors import ConfigError
-from rdi.runtime import ProcessorSettings, load_runtime_pipeline
+from rdi.runtime import ProcessorSettings, load_runtime_pipeline, process_index
 
 CONFIG = "targets:\n  target: {connection: {type: redis, host: localhost, port: 6379}}\n"
 JOB = "source: {table: orders}\noutput:\n  - uses: redis.write\n    with: {data_type: json}\n"
@@ -71,3 +71,30 @@ def test_no_pipeline_anywhere_says_what_to_do(redis_url: str, redis_client: redi
     assert str(caught.value.issues[0]) == (
         "RDI_PIPELINE_DIR: no pipeline `none` deployed in the RDI DB; set RDI_PIPELINE_DIR or deploy one"
     )
+
+
+def test_process_index_follows_bytewax_run() -> None:
+    pods = {"BYTEWAX_POD_NAME": "rdi-processor-12", "BYTEWAX_STATEFULSET_NAME": "rdi-processor"}
+    assert [
+        process_index({}),
+        process_index(pods),
+        process_index({**pods, "BYTEWAX_PROCESS_ID": "3"}),
+    ] == [0, 12, 3]
+
+
+def test_process_index_names_a_pod_outside_the_statefulset() -> None:
+    with pytest.raises(ConfigError, match="BYTEWAX_POD_NAME"):
+        process_index({"BYTEWAX_POD_NAME": "other-0", "BYTEWAX_STATEFULSET_NAME": "rdi-processor"})
+
+
+def test_the_rdi_db_url_comes_from_a_file_when_not_in_the_environment(tmp_path: Path) -> None:
+    secret = tmp_path / "url"
+    secret.write_text("rediss://rdi:pw@rdi-db:6380/0\n")
+    settings = ProcessorSettings.from_env({"RDI_DB_URL_FILE": str(secret)})
+    given = ProcessorSettings.from_env({"RDI_DB_URL_FILE": str(secret), "RDI_DB_URL": "redis://other:6379/0"})
+    assert (settings.rdi_url, given.rdi_url) == ("rediss://rdi:pw@rdi-db:6380/0", "redis://other:6379/0")
+
+
+def test_a_missing_rdi_db_url_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="RDI_DB_URL_FILE"):
+        ProcessorSettings.from_env({"RDI_DB_URL_FILE": str(tmp_path / "absent")})

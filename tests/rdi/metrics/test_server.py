@@ -48,7 +48,7 @@ def test_healthz_answers_ok(server: MetricsServer) -> None:
 
 
 def test_unknown_path_is_not_found(server: MetricsServer) -> None:
-    assert get(server.port, "/") == (404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz")
+    assert get(server.port, "/") == (404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /readyz")
 
 
 def test_close_frees_the_port() -> None:
