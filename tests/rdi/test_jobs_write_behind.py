@@ -88,3 +88,28 @@ def test_an_expression_that_does_not_compile_names_the_job_and_output() -> None:
     (issue,) = caught.value.issues
     assert (issue.file, issue.field) == ("jobs/tags", "output[0].with")
     assert "member" in issue.message
+
+
+def test_one_key_is_normalised_into_rows_of_several_tables() -> None:
+    """A JSON document → its customer row and one row per address, in two tables of one target."""
+    text = """
+source:
+  redis: {key_pattern: "doc:*", row_format: full}
+output:
+  - uses: relational.write
+    with: {connection: pg, schema: public, table: customers, keys: [{id: after.id}], mapping: [{name: after.name}],
+           load_strategy: UPSERT}
+  - uses: relational.write
+    with: {connection: pg, schema: public, table: addresses, foreach: "a: after.addresses",
+           keys: [{customer_id: after.id}, {kind: a.kind}], mapping: [{city: a.city}], load_strategy: UPSERT}
+"""
+    router = JobRouter({"docs": load_job_text(text, "docs.yaml")}, WriteDefaults())
+    doc = {"id": 7, "name": "Ada", "addresses": [{"kind": "home", "city": "Oslo"}, {"kind": "work", "city": "Rome"}]}
+    event = _event("c", "doc:7", None, doc, table="doc:*")
+    result = router.job_for(event).apply(event)
+    rows = [(w.table, w.op, w.keys, w.values) for o in result.outputs for w in o.commands if isinstance(w, SqlWrite)]
+    assert rows == [
+        ("customers", "upsert", {"id": 7}, {"name": "Ada"}),
+        ("addresses", "upsert", {"customer_id": 7, "kind": "home"}, {"city": "Oslo"}),
+        ("addresses", "upsert", {"customer_id": 7, "kind": "work"}, {"city": "Rome"}),
+    ]
