@@ -546,6 +546,11 @@ class RedisCapture:
                                   "updated_at": int(time.time() * 1000)}  # fmt: skip
         if self.position.offset is not None and self.mode == "psync":
             fields["offset"] = self.position.offset
+            try:  # bytes of the stream written by the master and not yet staged
+                master = int(self.app.info("replication")["master_repl_offset"])
+                fields["lag_bytes"] = max(0, master - self.position.offset)
+            except (redis.RedisError, KeyError, ValueError):
+                pass  # INFO refused: no lag shown
         try:
             self.rdi.hset(self.status_key, mapping=fields)
         except redis.RedisError as exc:
