@@ -85,6 +85,10 @@ class _Current:
     expire_at: int  # ms, -1 none
 
 
+class _Stopped(Exception):
+    """Stop asked during a reconciliation: leave without storing the position it would have reached."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Event:
     key: bytes
@@ -190,6 +194,8 @@ class RedisCapture:
                     log.warning("the Redis at `%s` refused replication (%s): capturing with keyspace notifications",
                                 self._address(), exc)  # fmt: skip
             self._keyspace()
+        except _Stopped:
+            log.info("stopped during a reconciliation; the next start runs it again")
         except (OSError, redis.ConnectionError, redis.TimeoutError) as exc:
             raise RetryableError(f"the application Redis at `{self._address()}`: {_one_line(exc)}") from exc
         finally:
@@ -362,10 +368,14 @@ class RedisCapture:
                     self._flush(batch, None, snapshot=True)
                 if client is not None:
                     client.keepalive()  # the stream waits in the master's buffer; reading it now would lose it
+                if self.stop.is_set():
+                    raise _Stopped  # the position stays before the gap: the next start reconciles again
                 if cursor == 0:
                     break
         cursor = 0
         while True:
+            if self.stop.is_set():
+                raise _Stopped
             cursor, known = self.rdi.hscan(self.known_key, cursor, count=self.settings.chunk_keys)
             batch = {k: set(hits) for k in known if k not in seen and (hits := self._patterns_of(k, None))}
             if batch:
@@ -474,7 +484,7 @@ class RedisCapture:
                 value = [x for pair in value.items() for x in pair]
             elif isinstance(value, set):
                 value = list(value)
-            elif isinstance(value, list) and value and isinstance(value[0], tuple):
+            elif isinstance(value, list) and value and isinstance(value[0], tuple | list):  # (member, score)
                 value = [x for pair in value for x in pair]
             out.append(self._current(k, [kinds[i], head[2 + 2 * i], value]))
         return int(seconds) * 1000 + int(micros) // 1000, out
