@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 import redis
+from hiredis import pack_command
 from redis.exceptions import NoPermissionError, ResponseError
 
 from rdi import keys
@@ -82,6 +83,57 @@ class _Current:
     type: str | None
     value: Any
     expire_at: int  # ms, -1 none
+
+
+class _Stopped(Exception):
+    """Stop asked during a reconciliation: leave without storing the position it would have reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    key: bytes
+    op: str
+    before: Any
+    after: Any
+    kind: str
+    snapshot: bool
+    expired: bool
+    position: _Position | None
+    ts_ms: int  # capture wall clock
+    server_ms: int  # the application Redis' clock when the key was read
+
+
+class _Transaction:
+    """Commands packed by hiredis and sent as one MULTI/EXEC: one write, and the replies read without redis-py's
+    per-command pipeline overhead."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = [pack_command((b"MULTI",))]
+        self.count = 0
+
+    def add(self, *args: bytes | str | int) -> None:
+        self.parts.append(pack_command(args))  # type: ignore[arg-type]  # the stubs type a 1-tuple
+        self.count += 1
+
+    def execute(self, client: Any) -> None:
+        if not self.count:
+            return
+        self.parts.append(pack_command((b"EXEC",)))
+        pool = client.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([b"".join(self.parts)])
+            for _ in range(self.count + 1):  # +OK, then QUEUED per command (an error reply raises)
+                conn.read_response()
+            results = conn.read_response()
+        except BaseException:
+            conn.disconnect()  # mid-transaction: the server discards it with the connection
+            raise
+        finally:
+            pool.release(conn)
+        for result in results or ():
+            if isinstance(result, Exception):
+                raise FatalError(f"the RDI database refused a write-behind staging write: {_one_line(result)}")
 
 
 @dataclass(slots=True)
@@ -142,6 +194,8 @@ class RedisCapture:
                     log.warning("the Redis at `%s` refused replication (%s): capturing with keyspace notifications",
                                 self._address(), exc)  # fmt: skip
             self._keyspace()
+        except _Stopped:
+            log.info("stopped during a reconciliation; the next start runs it again")
         except (OSError, redis.ConnectionError, redis.TimeoutError) as exc:
             raise RetryableError(f"the application Redis at `{self._address()}`: {_one_line(exc)}") from exc
         finally:
@@ -185,6 +239,8 @@ class RedisCapture:
         committed_at = time.monotonic()
         while not self.stop.is_set():
             commands = client.read(_READ_WAIT_S)
+            while commands and len(commands) < self.settings.chunk_keys and (more := client.read(0)):
+                commands += more  # what already arrived, up to a chunk
             pending: dict[bytes, set[int]] = {}
             db = self.stream_db
             last: Command | None = None
@@ -312,10 +368,14 @@ class RedisCapture:
                     self._flush(batch, None, snapshot=True)
                 if client is not None:
                     client.keepalive()  # the stream waits in the master's buffer; reading it now would lose it
+                if self.stop.is_set():
+                    raise _Stopped  # the position stays before the gap: the next start reconciles again
                 if cursor == 0:
                     break
         cursor = 0
         while True:
+            if self.stop.is_set():
+                raise _Stopped
             cursor, known = self.rdi.hscan(self.known_key, cursor, count=self.settings.chunk_keys)
             batch = {k: set(hits) for k in known if k not in seen and (hits := self._patterns_of(k, None))}
             if batch:
@@ -331,7 +391,7 @@ class RedisCapture:
         names = list(pending)
         now_ms, current = self._read(names) if names else (0, [])
         known = self.rdi.hmget(self.known_key, names) if names else []
-        pipe = self.rdi.pipeline(transaction=True)
+        tx = _Transaction()
         ts_ms = int(time.time() * 1000)
         for key, now, raw in zip(names, current, known, strict=True):
             old = orjson.loads(raw) if raw is not None else None
@@ -339,45 +399,45 @@ class RedisCapture:
                 if old is None:
                     continue
                 expired = old["x"] >= 0 and now_ms >= old["x"]
-                self._emit(pipe, key, pending[key], "d", old["v"], None, old["t"], snapshot, expired, position, ts_ms)
-                pipe.hdel(self.known_key, key)
+                event = _Event(key, "d", old["v"], None, old["t"], snapshot, expired, position, ts_ms, now_ms)
+                self._emit(tx, event, pending[key])
+                tx.add(b"HDEL", self.known_key, key)
                 continue
             record = orjson.dumps({"t": now.type, "v": now.value, "x": now.expire_at})
             if old is not None and old["t"] == now.type and old["v"] == now.value:
                 if old["x"] != now.expire_at:
-                    pipe.hset(self.known_key, key, record)
+                    tx.add(b"HSET", self.known_key, key, record)
                 continue
             op = "c" if old is None else "u"
             before = old["v"] if old is not None else None
-            self._emit(pipe, key, pending[key], op, before, now.value, now.type, snapshot, False, position, ts_ms)
-            pipe.hset(self.known_key, key, record)
+            event = _Event(key, op, before, now.value, now.type, snapshot, False, position, ts_ms, now_ms)
+            self._emit(tx, event, pending[key])
+            tx.add(b"HSET", self.known_key, key, record)
         if position is not None:
-            pipe.hset(self.offset_key, mapping={"replid": position.replid or "", "offset": position.offset or 0,
-                                                "db": position.db, "mode": "psync"})  # fmt: skip
-        if len(pipe):
-            pipe.execute()
+            tx.add(b"HSET", self.offset_key, b"replid", position.replid or "", b"offset", position.offset or 0,
+                   b"db", position.db, b"mode", b"psync")  # fmt: skip
+        tx.execute(self.rdi)
         if position is not None:
             self.position = position
 
-    def _emit(self, pipe: Any, key: bytes, hits: Iterable[int], op: str, before: Any, after: Any, kind: str,
-              snapshot: bool, expired: bool, position: _Position | None, ts_ms: int) -> None:  # fmt: skip
-        text = key.decode(errors="replace")
+    def _emit(self, tx: _Transaction, e: _Event, hits: Iterable[int]) -> None:
+        text = e.key.decode(errors="replace")
         key_json = orjson.dumps({"key": text})
         for index in sorted(hits):
             spec, _, stream = self.patterns[index]
             value = {
-                "before": before,
-                "after": after,
-                "op": op,
-                "ts_ms": ts_ms,
+                "before": e.before,
+                "after": e.after,
+                "op": e.op,
+                "ts_ms": e.ts_ms,
                 "source": {
                     "connector": "redis", "name": self.source, "db": str(self.settings.db), "table": spec.pattern,
-                    "key": text, "type": kind, "snapshot": "true" if snapshot else "false", "expired": expired,
-                    "replid": position.replid if position else None,
-                    "offset": position.offset if position else None, "ts_ms": ts_ms,
+                    "key": text, "type": e.kind, "snapshot": "true" if e.snapshot else "false",
+                    "expired": e.expired, "replid": e.position.replid if e.position else None,
+                    "offset": e.position.offset if e.position else None, "ts_ms": e.server_ms or e.ts_ms,
                 },
             }  # fmt: skip
-            pipe.xadd(stream, {"key": key_json, "value": orjson.dumps(value)})
+            tx.add(b"XADD", stream, b"*", b"key", key_json, b"value", orjson.dumps(value))
 
     def _read(self, names: Sequence[bytes]) -> tuple[int, list[_Current]]:
         assert self.app is not None
@@ -424,7 +484,7 @@ class RedisCapture:
                 value = [x for pair in value.items() for x in pair]
             elif isinstance(value, set):
                 value = list(value)
-            elif isinstance(value, list) and value and isinstance(value[0], tuple):
+            elif isinstance(value, list) and value and isinstance(value[0], tuple | list):  # (member, score)
                 value = [x for pair in value for x in pair]
             out.append(self._current(k, [kinds[i], head[2 + 2 * i], value]))
         return int(seconds) * 1000 + int(micros) // 1000, out
@@ -438,7 +498,11 @@ class RedisCapture:
             return _Current(None, None, -1)
         value: Any
         if kind == "hash":
-            value = {_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)}
+            try:
+                texts = iter([b.decode() for b in raw])
+                value = dict(zip(texts, texts, strict=True))
+            except UnicodeDecodeError:
+                value = {_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)}
         elif kind == "json":
             root = orjson.loads(raw)
             value = root if isinstance(root, dict) else {"value": root}
@@ -467,7 +531,7 @@ class RedisCapture:
 
     def _command_table(self) -> CommandTable:
         assert self.app is not None
-        conn = self.app.connection_pool.get_connection("COMMAND")
+        conn = self.app.connection_pool.get_connection()
         try:
             conn.send_command("COMMAND")
             reply = conn.read_response()
@@ -492,6 +556,11 @@ class RedisCapture:
                                   "updated_at": int(time.time() * 1000)}  # fmt: skip
         if self.position.offset is not None and self.mode == "psync":
             fields["offset"] = self.position.offset
+            try:  # bytes of the stream written by the master and not yet staged
+                master = int(self.app.info("replication")["master_repl_offset"])
+                fields["lag_bytes"] = max(0, master - self.position.offset)
+            except (redis.RedisError, KeyError, ValueError):
+                pass  # INFO refused: no lag shown
         try:
             self.rdi.hset(self.status_key, mapping=fields)
         except redis.RedisError as exc:

@@ -26,6 +26,8 @@ import ssl
 import time
 from dataclasses import dataclass
 
+import hiredis
+
 __all__ = ["Command", "ReplicaClient", "ReplicationRefused", "SyncReply"]
 
 _CHUNK = 1 << 18
@@ -118,9 +120,7 @@ class ReplicaClient:
         self.sock.settimeout(wait)
         try:
             data = self.sock.recv(_CHUNK)
-        except TimeoutError:
-            return []
-        except ssl.SSLWantReadError:
+        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
             return []
         finally:
             self.sock.settimeout(self.timeout)
@@ -154,47 +154,43 @@ class ReplicaClient:
     # ---- private ----------------------------------------------------------------------------------
 
     def _parse(self) -> list[Command]:
+        # RESP arrays are parsed by hiredis (C); each command's size is computed from its arguments (RESP has
+        # one encoding per array of bulk strings), so the offset of every command's end is exact. Bare
+        # newlines and inline commands, which hiredis refuses, are handled here.
         buf, pos, end = self.buf, self.pos, len(self.buf)
         out: list[Command] = []
         offset = self.offset
         while pos < end:
-            if buf[pos] == 0x0A:  # a bare newline (inline keep-alive)
+            first = buf[pos]
+            if first == 0x2A:  # `*`
+                reader = hiredis.Reader()
+                reader.feed(buf, pos)  # type: ignore[arg-type]  # any buffer (the stubs say bytes)
+                complete = True
+                while pos < end and buf[pos] == 0x2A:
+                    args = reader.gets()
+                    if args is False:
+                        complete = False
+                        break
+                    if not isinstance(args, list):
+                        raise ConnectionError(f"the Redis master at `{self.address}` sent a malformed command")
+                    n = len(args)
+                    size = 3 + len(str(n)) + 5 * n + sum(map(len, args)) + sum(map(len, map(str, map(len, args))))
+                    pos += size
+                    offset += size
+                    if args:
+                        out.append(Command(args, offset))
+                if not complete:
+                    break
+            elif first == 0x0A:  # a bare newline (keep-alive)
                 pos += 1
                 offset += 1
-                continue
-            if buf[pos] != 0x2A:  # `*`
+            else:
                 nl = buf.find(b"\n", pos)
                 if nl < 0:
                     break
                 offset += nl + 1 - pos
                 out.append(Command(bytes(buf[pos:nl]).strip().split(), offset))  # an inline command
                 pos = nl + 1
-                continue
-            nl = buf.find(b"\r\n", pos)
-            if nl < 0:
-                break
-            count = int(buf[pos + 1 : nl])
-            p = nl + 2
-            args: list[bytes] = []
-            complete = True
-            for _ in range(count):
-                nl = buf.find(b"\r\n", p)
-                if nl < 0:
-                    complete = False
-                    break
-                size = int(buf[p + 1 : nl])
-                start = nl + 2
-                if start + size + 2 > end:
-                    complete = False
-                    break
-                args.append(bytes(buf[start : start + size]))
-                p = start + size + 2
-            if not complete:
-                break
-            offset += p - pos
-            pos = p
-            if args:
-                out.append(Command(args, offset))
         self.pos = pos
         self.offset = offset
         return out

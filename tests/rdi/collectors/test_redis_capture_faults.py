@@ -54,12 +54,14 @@ def test_a_gap_in_the_backlog_is_reconciled_with_the_deletes_missed(
     assert (deletes <= reconciled, len(reconciled)) == (True, 205)
 
 
-def test_without_replication_rights_the_capture_follows_keyspace_notifications(
+def test_without_replication_or_script_rights_the_capture_follows_keyspace_notifications(
     tmp_path: Path, rdi_db: redis.Redis, redis_url: str
 ) -> None:
     with AppRedis(tmp_path) as app, capture_source(rdi_db) as source:
         a = app.client
-        a.execute_command("ACL", "SETUSER", "app", "on", ">app-pw", "~*", "&*", "+@all", "-psync", "-replconf")
+        # Neither replication nor scripts: keyspace notifications, and values read with pipelines.
+        a.execute_command("ACL", "SETUSER", "app", "on", ">app-pw", "~*", "&*", "+@all", "-psync", "-replconf",
+                          "-@scripting")  # fmt: skip
         # No periodic reconciliation during the test: only the one after the reconnection can find cust:2.
         folder = write_pipeline(tmp_path, source, app.port, PATTERNS, user="app", password="APP_PW",
                                 advanced={"rdi.capture.reconcile.interval.s": 3600})  # fmt: skip
@@ -69,6 +71,8 @@ def test_without_replication_rights_the_capture_follows_keyspace_notifications(
             capture.start().wait_running(rdi_db)
             a.hset("cust:1", "name", "ann")
             a.sadd("tags:1", "a", "b")
+            a.execute_command("JSON.SET", "cust:json", "$", '{"n": 1}')
+            a.zadd("cust:rank", {"x": 1.5})
             wait_for(lambda: converged(rdi_db, a, source, PATTERNS), "convergence", capture)
             marker = len(_entries(rdi_db, source))
             a.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
