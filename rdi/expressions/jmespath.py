@@ -33,9 +33,20 @@ class JmespathExpression:
         self.functions = functions
         self._parsed = parsed
         self._options = jmespath.Options(custom_functions=functions)
+        self._path = _field_path(parsed.parsed)
+        """The names of a plain field path (``after.name``, ``key.key``), read without the interpreter."""
 
     def evaluate(self, row: Row) -> Any:
         """The value on `row`; raises `BadRecordError` when a function rejects this row's data."""
+        path = self._path
+        if path is not None:  # what jmespath's field visitor does, ~10x faster: `.get`, else null
+            value: Any = row
+            for name in path:
+                try:
+                    value = value.get(name)
+                except AttributeError:
+                    return None
+            return value
         try:
             return self._parsed.search(row, options=self._options)
         except JMESPathError as exc:
@@ -57,6 +68,17 @@ def compile_jmespath(
     _check(parsed.parsed)
     functions = RdiFunctions(clock) if new_uuid is None else RdiFunctions(clock, new_uuid)
     return JmespathExpression(text, parsed, functions)
+
+
+def _field_path(node: dict[str, Any]) -> tuple[str, ...] | None:
+    """``("after", "name")`` for the tree of ``after.name`` (fields joined by dots); None for anything else."""
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] == "subexpression":
+        parts = [_field_path(child) for child in node["children"]]
+        if all(part is not None for part in parts):
+            return tuple(name for part in parts if part is not None for name in part)
+    return None
 
 
 def _parse(text: str) -> Any:

@@ -83,3 +83,18 @@ def test_type_error_on_a_row_is_a_bad_record() -> None:
     rows: list[dict[str, Any]] = [{"n": "a"}, {"n": 1}]
     with pytest.raises(BadRecordError, match=re.escape("jmespath `abs(n)`: In function abs(), invalid type")):
         compile_expression("abs(n)", "jmespath").evaluate_batch(rows)
+
+
+@pytest.mark.parametrize("text", ["a", "a.b", "a.b.c", "key.key", '"quoted.name".b'])
+def test_plain_field_paths_give_what_the_jmespath_interpreter_gives(text: str) -> None:
+    """Field paths skip the interpreter; every shape of input must read the same as through it."""
+    import jmespath
+
+    rows: list[Any] = [
+        {}, {"a": None}, {"a": 1}, {"a": "s"}, {"a": [1, 2]}, {"a": {"b": None}}, {"a": {"b": {"c": 3}}},
+        {"a": {"b": [{"c": 1}]}}, {"a": {"b": {"c": {"d": 1}}}}, {"key": {"key": "cust:1"}}, {"key": "k"},
+        {"quoted.name": {"b": 2}}, {"a": {"b": 0, "c": False}},
+    ]  # fmt: skip
+    compiled = compile_expression(text, "jmespath")
+    for row in rows:
+        assert compiled.evaluate(row) == jmespath.search(text, row), (text, row)
