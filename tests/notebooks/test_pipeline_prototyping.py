@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,9 @@ from nbclient import NotebookClient
 from typer.testing import CliRunner
 
 from rdi.cli.main import app
+from rdi.demo import DEMO_DIR
 from rdi.keys import consumer_group, staging_stream
+from tests.rdi.collectors._pg_pipeline import Running
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "pipeline-prototyping.ipynb"
 KERNEL = "rdi-test-venv"
@@ -53,16 +56,43 @@ def _seed(client: redis.Redis) -> list[str]:
     return ids
 
 
-def _state(client: redis.Redis) -> tuple[Any, ...]:
-    return (
-        client.xlen(STREAM),
-        client.xinfo_groups(STREAM),
+def _state(client: redis.Redis, stream: str) -> tuple[Any, ...]:
+    """Length, last id, consumer groups and their pending entries (without idle times) of ``stream``."""
+    groups = client.xinfo_groups(stream)
+    pending = [
         [
             (p["message_id"], p["consumer"], p["times_delivered"])
-            for p in client.xpending_range(STREAM, consumer_group(), "-", "+", 10)
-        ],
-        client.xinfo_stream(STREAM)["last-generated-id"],
-    )
+            for p in client.xpending_range(stream, g["name"], "-", "+", 10)
+        ]
+        for g in groups
+    ]
+    return client.xlen(stream), client.xinfo_stream(stream)["last-generated-id"], groups, pending
+
+
+def _execute(
+    admin: redis.Redis, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> tuple[Any, dict[str, Any]]:
+    """Runs the notebook and the probe cell with ``env``, the RDI DB reached as a user that may only read; gives
+    the executed notebook and what the probe printed."""
+    password = secrets.token_hex(16)
+    admin.acl_setuser("rdi-notebook", enabled=True, passwords=[f"+{password}"], keys=["*"],
+                      commands=["+@read", "+@connection", "-@write"])  # fmt: skip
+    try:
+        address = urlsplit(redis_url)
+        _kernel(tmp_path, monkeypatch)
+        for name in ("RDI_PIPELINE_DIR", "RDI_NOTEBOOK_STREAM", "RDI_NOTEBOOK_EVENTS", "RDI_NOTEBOOK_COUNT"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("RDI_DB_URL", f"redis://rdi-notebook:{password}@{address.netloc}{address.path}")
+        monkeypatch.setenv("RDI_NOTEBOOK_WORKDIR", str(tmp_path))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        nb = nbformat.read(NOTEBOOK, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+        resources = {"metadata": {"path": str(NOTEBOOK.parent)}}
+        NotebookClient(nb, kernel_name=KERNEL, timeout=120, resources=resources).execute()
+    finally:
+        admin.acl_deluser("rdi-notebook")
+    return nb, json.loads(_text(nb.cells[-1].outputs))
 
 
 def _kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,31 +122,15 @@ def test_notebook_runs_top_to_bottom_and_shows_what_rdi_computes(
         c.cell_type == "code" for c in source.cells
     ), "the notebook is kept in git with its outputs stripped"
     admin = redis.Redis.from_url(redis_url)
-    password = secrets.token_hex(16)
     try:
         admin.flushdb()
         ids = _seed(admin)
-        before = _state(admin)
-        admin.acl_setuser("rdi-notebook", enabled=True, passwords=[f"+{password}"], keys=["*"],
-                          commands=["+@read", "+@connection", "-@write"])  # fmt: skip
-        address = urlsplit(redis_url)
-        _kernel(tmp_path, monkeypatch)
-        monkeypatch.setenv("RDI_DB_URL", f"redis://rdi-notebook:{password}@{address.netloc}{address.path}")
-        monkeypatch.setenv("RDI_NOTEBOOK_WORKDIR", str(tmp_path))
-        monkeypatch.setenv("RDI_NOTEBOOK_COUNT", "4")
-        monkeypatch.delenv("RDI_PIPELINE_DIR", raising=False)
-        monkeypatch.delenv("RDI_NOTEBOOK_STREAM", raising=False)
-        monkeypatch.delenv("RDI_NOTEBOOK_EVENTS", raising=False)
-        nb = nbformat.read(NOTEBOOK, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-        resources = {"metadata": {"path": str(NOTEBOOK.parent)}}
-        NotebookClient(nb, kernel_name=KERNEL, timeout=120, resources=resources).execute()
-        after = _state(admin)
+        before = _state(admin, STREAM)
+        nb, probe = _execute(admin, redis_url, tmp_path, monkeypatch, RDI_NOTEBOOK_COUNT="4")
+        after = _state(admin, STREAM)
     finally:
-        admin.acl_deluser("rdi-notebook")
         admin.flushdb()
         admin.close()
-    probe = json.loads(_text(nb.cells[-1].outputs))
     records, commands = json.loads(probe["records"]), json.loads(probe["commands"])
     live_records, live_commands = json.loads(probe["live_records"]), json.loads(probe["live_commands"])
 
@@ -174,4 +188,40 @@ def test_notebook_runs_top_to_bottom_and_shows_what_rdi_computes(
         ("EXPIRE", "order:2"),
         ("ZADD", "orders:by_total"),
     ]
-    assert (after, before[2]) == (before, [(ids[1].encode(), b"processor-0", 1)])
+    assert (after, before[3]) == (before, [[(ids[1].encode(), b"processor-0", 1)]])
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_notebook_reads_what_the_real_postgres_collector_staged(
+    pg_dsn: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"nb_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / "pipeline"
+    setup = "CREATE TABLE {s}.orders (id int PRIMARY KEY, status text, total numeric(10, 2), created_at date)"
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        with Running(folder, pg_dsn, redis_url, name, setup) as running:
+            running.sql("INSERT INTO {s}.orders VALUES (1, 'paid', 12.50, '2024-01-02'), (2, 'draft', 1, '2024-01-03')")
+            running.sql("UPDATE {s}.orders SET status = 'shipped' WHERE id = 1")
+            running.wait_events("orders", 3)
+            job = (DEMO_DIR / "pipeline" / "jobs" / "orders.yaml").read_text()
+            (folder / "jobs" / "orders.yaml").write_text(job.replace("schema: public", f"schema: {name}"))
+            stream = staging_stream("pg", name, "orders")
+            before = _state(admin, stream)
+            nb, probe = _execute(
+                admin, redis_url, tmp_path, monkeypatch, RDI_PIPELINE_DIR=str(folder), RDI_NOTEBOOK_STREAM=stream
+            )
+            after = _state(admin, stream)
+    finally:
+        admin.flushdb()
+        admin.close()
+    live = json.loads(probe["live_records"])
+    assert _text(_outputs(nb, "load")).startswith(f"{folder}: valid, jobs: orders")
+    # the collector's published column types are applied: `date` → epoch ms, as the processor decodes it
+    assert [(r["job"], r["op"], r["key"], r["note"], r["status"], r["created_at"], r["label"]) for r in live] == [
+        ("orders", "c", "order:1", None, "paid", 1704153600000, "#1 PAID"),
+        ("orders", None, None, "filtered", None, None, None),
+        ("orders", "u", "order:1", None, "shipped", 1704153600000, "#1 SHIPPED"),
+    ]
+    assert (after, before[0], before[2]) == (before, 3, [])
