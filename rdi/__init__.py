@@ -13,7 +13,16 @@ see the exact Redis commands it would send.
 from __future__ import annotations
 
 from rdi.config import Job, Pipeline, PipelineConfig, load_config_text, load_job_text, load_pipeline
-from rdi.errors import BadRecordError, ConfigError, ConfigIssue, FatalError, RdiError, RetryableError
+from rdi.dry_run import dry_run, dry_run_pipeline, validate_pipeline
+from rdi.errors import (
+    BadRecordError,
+    ConfigError,
+    ConfigIssue,
+    FatalError,
+    RdiError,
+    RetryableError,
+    format_config_error,
+)
 from rdi.events import ChangeEvent, ColumnType, Record, decode_event, default_key, to_record
 from rdi.expressions import Expression, ExpressionError, compile_expression
 from rdi.jobs import CompiledJob, JobResult, JobRouter, Output
@@ -43,9 +52,13 @@ __all__ = [
     "compile_expression",
     "decode_event",
     "default_key",
+    "dry_run",
+    "dry_run_pipeline",
+    "format_config_error",
     "load_config_text",
     "load_job_text",
     "load_pipeline",
     "plan_write",
     "to_record",
+    "validate_pipeline",
 ]

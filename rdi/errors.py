@@ -23,6 +23,7 @@ __all__ = [
     "FatalError",
     "RdiError",
     "RetryableError",
+    "format_config_error",
 ]
 
 
@@ -56,6 +57,11 @@ class ConfigError(RdiError):
             issues = [ConfigIssue(file="", line=0, field="", message=issues)]
         self.issues: list[ConfigIssue] = sorted(set(issues))
         super().__init__("\n".join(str(i).lstrip(": ") for i in self.issues))
+
+
+def format_config_error(error: ConfigError) -> str:
+    """The text ``rdi validate`` prints for ``error``: one ``file:line: field: message`` line per issue."""
+    return "\n".join(str(issue) for issue in error.issues)
 
 
 class BadRecordError(RdiError):

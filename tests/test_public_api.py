@@ -14,7 +14,7 @@ PUBLIC = ["rdi", "rdi.config", "rdi.errors", "rdi.events", "rdi.expressions", "r
           "rdi.runtime", "rdi.dry_run", "rdi.writers", "rdi.writers.nest", "rdi.control", "rdi.control.store",
           "rdi.control.secrets", "rdi.api", "rdi.collectors.debezium", "rdi.writers.sql", "rdi.sql_target",
           "rdi.collectors.redis_commands", "rdi.collectors.settings", "rdi.collectors.redis_replication",
-          "rdi.collectors.redis_capture"]  # fmt: skip
+          "rdi.collectors.redis_capture", "rdi.notebook"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PUBLIC)

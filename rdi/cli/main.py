@@ -15,9 +15,8 @@ import typer
 from rdi.config import Pipeline, load_pipeline
 from rdi.demo import DEMO_DIR
 from rdi.dry_run import dry_run as dry_run_events
-from rdi.errors import ConfigError
-from rdi.jobs import JobRouter
-from rdi.processor import write_defaults
+from rdi.dry_run import validate_pipeline
+from rdi.errors import ConfigError, format_config_error
 from rdi.scaffold import DB_TYPES, DbType, Strategy, scaffold_files
 
 __all__ = ["app", "main"]
@@ -62,8 +61,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _config_failed(error: ConfigError) -> typer.Exit:
-    for issue in error.issues:
-        typer.echo(str(issue), err=True)
+    typer.echo(format_config_error(error), err=True)
     return typer.Exit(2)
 
 
@@ -121,9 +119,8 @@ def validate(
     ] = False,
 ) -> None:
     """Check a pipeline folder offline; print every problem as file:line: field: message."""
-    pipeline = _load(directory, resolve_secrets=secrets)
-    try:  # what only the jobs together can tell (how `nest` outputs link up)
-        JobRouter(pipeline.jobs, write_defaults(pipeline.config.processors))
+    try:
+        pipeline = validate_pipeline(directory, resolve_secrets=secrets)
     except ConfigError as exc:
         raise _config_failed(exc) from None
     jobs = ", ".join(sorted(pipeline.jobs)) or "none (built-in mapping)"
