@@ -282,3 +282,22 @@ def test_the_chart_fails_with_a_message_for_a_configmap_pipeline_without_config(
         env={**os.environ},
     )
     assert (done.returncode, "set pipeline.config" in done.stderr) == (1, True)
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("dataPlane.mode=vm", "/dataPlane/mode"),
+        ("processor.replicas=0", "/processor/replicas"),
+        ("rdiDatabase.url=http://rdi-db", "/rdiDatabase/url"),
+        ("processor.replica=2", "additional properties 'replica' not allowed"),
+    ],
+)
+def test_values_schema_refuses_bad_values(setting: str, complaint: str) -> None:
+    done = subprocess.run(
+        [helm(), "template", "t", str(CHART), "--kube-version", KUBERNETES, "--set", setting],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, complaint in done.stderr) == (1, True), done.stderr
