@@ -1,4 +1,6 @@
-"""The parts of the ingest dataflow, built from the processor's settings (``flows/ingest.py`` wires them)."""
+"""The parts of the processor's dataflows, built from the processor's settings: ``flows/ingest.py`` (staging
+streams ``data:*`` → targets) and ``flows/write_behind.py`` (the Redis capture's streams ``wb:*`` → SQL and Redis
+targets) wire the same parts; only the streams they read differ."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import redis
 from operators.processing import BatchProcessing, JobReload
 from operators.staging_source import StagingSource
 from operators.target_sink import TargetSink
+from rdi import keys
 from rdi.config import Pipeline
 from rdi.connections import TargetConnections
 from rdi.control.store import PipelineStore
@@ -21,7 +24,7 @@ from rdi.processor import ProcessedBatch, Processor
 from rdi.runtime import ProcessorSettings, load_runtime_pipeline, pipeline_from_files, process_index
 from rdi.stream_schema import StreamTypes
 
-__all__ = ["IngestParts", "ingest_parts"]
+__all__ = ["IngestParts", "ingest_parts", "write_behind_parts"]
 
 log = logging.getLogger("rdi.processor")
 
@@ -53,6 +56,16 @@ def _safe_url(url: str) -> str:
 
 
 def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
+    """The ingest dataflow's parts: staging streams (``processors`` stream pattern, default ``data:*``)."""
+    return _parts(settings, write_behind=False)
+
+
+def write_behind_parts(settings: ProcessorSettings | None = None) -> IngestParts:
+    """The write-behind dataflow's parts: the capture's streams (``wb:*``, see ``rdi.keys.write_behind_stream``)."""
+    return _parts(settings, write_behind=True)
+
+
+def _parts(settings: ProcessorSettings | None, *, write_behind: bool) -> IngestParts:
     """Loads the pipeline and builds input, job step and output; starts the metrics endpoint.
 
     ``settings`` default to the environment's (:meth:`ProcessorSettings.from_env`).
@@ -77,10 +90,11 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
     processors = pipeline.config.processors
     metrics = ProcessorMetrics()
     metrics.set_engine_state("RUNNING", "STREAMING")
+    pattern = keys.WB_STREAM_PATTERN if write_behind else processors.effective_stream_pattern
     source = StagingSource(
         settings.rdi_url,
         settings.group,
-        pattern=processors.effective_stream_pattern,
+        pattern=pattern,
         read_batch_size=processors.effective_read_batch_size,
         read_batch_timeout_ms=processors.effective_read_batch_timeout_ms,
         discovery_interval_s=processors.effective_discovery_interval_ms / 1000.0,
@@ -100,7 +114,7 @@ def ingest_parts(settings: ProcessorSettings | None = None) -> IngestParts:
         raise _fail(f"the RDI DB refused the login ({exc}); check the user and password of RDI_DB_URL") from None
     except redis.RedisError as exc:
         raise _fail(f"cannot reach the RDI DB at {_safe_url(settings.rdi_url)}: {exc}") from None
-    monitor = StreamMonitor(rdi_client, settings.group, metrics, pattern=processors.effective_stream_pattern)
+    monitor = StreamMonitor(rdi_client, settings.group, metrics, pattern=pattern)
     monitor.start()
 
     def observed(batch: ProcessedBatch, write_ms: float, ack_ms: float) -> None:

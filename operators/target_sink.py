@@ -1,4 +1,9 @@
-"""The ingest processor's Bytewax output: write each batch's commands to the targets, dead-letter, acknowledge.
+"""The processor's Bytewax output: write each batch's writes to the targets, dead-letter, acknowledge.
+
+Redis targets get commands (below); SQL targets (`relational.write`, write-behind) get row writes, applied per
+group of at most ``write_batch_size`` entries in one transaction by :class:`rdi.sql_target.SqlTarget` — rows the
+database refuses as bad data reject their entry, the rest commits; a lost connection is retried there and then
+raises :class:`~rdi.errors.RetryableError` with nothing acknowledged.
 
 For the :class:`~rdi.processor.ProcessedBatch` values one ``write_batch`` call gets (several may be coalesced):
 
@@ -33,7 +38,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, TypeVar, cast
 
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -44,7 +49,7 @@ from typing_extensions import override
 
 from rdi import keys
 from rdi.config.processors import Processors
-from rdi.config.targets import Target
+from rdi.config.targets import SqlConnection, Target
 from rdi.connections import (
     RedisClient,
     ReplyError,
@@ -56,9 +61,12 @@ from rdi.connections import (
     translate_error,
 )
 from rdi.errors import FatalError, RetryableError
+from rdi.jobs import Write
 from rdi.processor import ProcessedBatch, dlq_fields
+from rdi.sql_target import SqlTarget
 from rdi.writers import SCRIPTS
 from rdi.writers.redis import Arg, Command
+from rdi.writers.sql import SqlWrite
 
 __all__ = ["BatchObserver", "TargetSink"]
 
@@ -69,6 +77,10 @@ BatchObserver: TypeAlias = Callable[[ProcessedBatch, float, float], None]
 
 _Op: TypeAlias = tuple[int, int, Command]
 """(index of the batch in ``write_batch``'s items, index of the entry in the batch, command as sent)."""
+_AnyOp: TypeAlias = tuple[int, int, Write]
+"""An :data:`_Op` of any target: a Redis command or a row write of a SQL target."""
+
+_T = TypeVar("_T", _Op, _AnyOp, tuple[int, int, SqlWrite])
 
 _REDIRECTS_PER_GROUP: Final = 3
 _DEFAULT_SOCKET_TIMEOUT_S: Final = 10.0
@@ -125,17 +137,17 @@ def _settings(processors: Processors) -> _Settings:
 _SCRIPT_TEXT: Final = {sha: text for text, sha in SCRIPTS.items()}
 
 
-def _as_sent(command: Command) -> Command:
-    if command[0] == "EVAL" and len(command) > 1:
+def _as_sent(command: Write) -> Write:
+    if type(command) is Command and command[0] == "EVAL" and len(command) > 1:
         sha = SCRIPTS.get(command[1]) if type(command[1]) is str else None
         if sha is not None:
             return Command("EVALSHA", sha, *command[2:])
     return command
 
 
-def _operations(items: Sequence[ProcessedBatch]) -> dict[str, list[_Op]]:
-    """Every batch's commands per connection, in batch then entry order."""
-    by_connection: dict[str, list[_Op]] = {}
+def _operations(items: Sequence[ProcessedBatch]) -> dict[str, list[_AnyOp]]:
+    """Every batch's writes per connection, in batch then entry order."""
+    by_connection: dict[str, list[_AnyOp]] = {}
     for item_index, item in enumerate(items):
         for name, writes in item.writes.items():
             ops = by_connection.setdefault(name, [])
@@ -143,10 +155,10 @@ def _operations(items: Sequence[ProcessedBatch]) -> dict[str, list[_Op]]:
     return by_connection
 
 
-def _groups(ops: list[_Op], max_entries: int) -> list[list[_Op]]:
+def _groups(ops: list[_T], max_entries: int) -> list[list[_T]]:
     """``ops`` cut between entries into groups of at most ``max_entries`` entries."""
-    groups: list[list[_Op]] = []
-    current: list[_Op] = []
+    groups: list[list[_T]] = []
+    current: list[_T] = []
     entries = 0
     last: tuple[int, int] | None = None
     for op in ops:
@@ -176,10 +188,13 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
         connections: TargetConnections,
         settings: _Settings,
         on_batch: BatchObserver | None,
+        sql: Mapping[str, SqlConnection],
     ) -> None:
         self._rdi = rdi
         self._group = group
         self._connections = connections
+        self._sql = dict(sql)
+        self._sql_targets: dict[str, SqlTarget] = {}
         self._settings = settings
         self._on_batch = on_batch
         self._scripts: set[tuple[str, Arg]] = set()
@@ -192,7 +207,11 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
         started = time.perf_counter()
         rejected: set[tuple[int, int]] = set()
         for name, ops in _operations(items).items():
-            for group in _groups(ops, self._settings.batch_size):
+            if name in self._sql:
+                for rows in _groups(cast(list[tuple[int, int, SqlWrite]], ops), self._settings.batch_size):
+                    self._write_rows(name, rows, items, rejected)
+                continue
+            for group in _groups(cast(list[_Op], ops), self._settings.batch_size):
                 self._write_group(name, group, items, rejected)
         written = time.perf_counter()
         self._acknowledge(items)
@@ -205,7 +224,34 @@ class _TargetSinkPartition(StatelessSinkPartition[ProcessedBatch]):
     @override
     def close(self) -> None:
         self._connections.close()
+        for target in self._sql_targets.values():
+            target.close()
         self._rdi.close()
+
+    # -- SQL targets ---------------------------------------------------------------------------------------
+
+    def _write_rows(
+        self,
+        name: str,
+        ops: list[tuple[int, int, SqlWrite]],
+        items: Sequence[ProcessedBatch],
+        rejected: set[tuple[int, int]],
+    ) -> None:
+        """One transaction of ``ops`` on SQL target ``name``; the entries whose rows were refused are rejected."""
+        target = self._sql_targets.get(name)
+        if target is None:
+            target = self._sql_targets[name] = SqlTarget(name, self._sql[name], retry=self._settings.retry)
+        entries: dict[tuple[int, int], int] = {}
+        tagged = [(entries.setdefault((item_index, entry), len(entries)), write) for item_index, entry, write in ops]
+        refused = target.write(tagged)
+        if not refused:
+            return
+        by_number = {number: entry for entry, number in entries.items()}
+        for number, reason in refused.items():
+            item_index, entry = by_number[number]
+            if (item_index, entry) not in rejected:
+                rejected.add((item_index, entry))
+                items[item_index].reject(entry, f"target `{name}` refused the row: {reason}")
 
     # -- target writes -------------------------------------------------------------------------------------
 
@@ -419,4 +465,5 @@ class TargetSink(DynamicSink[ProcessedBatch]):
             socket_timeout_s=settings.socket_timeout_s,
         )
         rdi = redis.Redis.from_url(self.rdi_url, decode_responses=False, retry=Retry(NoBackoff(), 0))
-        return _TargetSinkPartition(rdi, self.group, connections, settings, self.on_batch)
+        sql = {name: t.connection for name, t in self.targets.items() if isinstance(t.connection, SqlConnection)}
+        return _TargetSinkPartition(rdi, self.group, connections, settings, self.on_batch, sql)

@@ -1,4 +1,5 @@
-"""Dry-run: change events through one job, giving RDI's shape — the transformed record and the Redis commands.
+"""Dry-run: change events through one job, giving RDI's shape — the transformed record and the Redis commands
+(for a `relational.write` output: the row writes, ``{"op", "schema", "table", "keys", "values"}``).
 
 Pure (no I/O): ``rdi dry-run`` and the API's job dry-run both call :func:`dry_run`.
 """
@@ -13,8 +14,9 @@ import orjson
 from rdi.config import Job, Processors
 from rdi.errors import RdiError
 from rdi.events import decode_event
-from rdi.jobs import JobResult, JobRouter
+from rdi.jobs import JobResult, JobRouter, Write
 from rdi.processor import write_defaults
+from rdi.writers.sql import SqlWrite
 
 __all__ = ["dry_run", "render_result"]
 
@@ -27,7 +29,7 @@ def dry_run(name: str, job: Job, processors: Processors, events: Sequence[Any]) 
     a job that does not compile (e.g. a ``nest`` whose shape cannot be kept right).
     """
     router = JobRouter({name: job}, write_defaults(processors))
-    compiled = router.jobs[0] if router.jobs else router.default
+    compiled = next(iter(router.write_behind.values()), None) or (router.jobs[0] if router.jobs else router.default)
     results: list[dict[str, Any]] = []
     for i, item in enumerate(events):
         try:
@@ -49,8 +51,20 @@ def render_result(result: JobResult) -> dict[str, Any]:
     return {
         "job": result.job,
         "transformation": {"opcode": record.opcode, "data": record.data},
-        "output": [{"connection": o.connection, "commands": [list(c) for c in o.commands]} for o in result.outputs],
+        "output": [{"connection": o.connection, "commands": [_shown(c) for c in o.commands]} for o in result.outputs],
     }
+
+
+def _shown(write: Write) -> Any:
+    if isinstance(write, SqlWrite):
+        return {
+            "op": write.op,
+            "schema": write.schema,
+            "table": write.table,
+            "keys": write.keys,
+            "values": write.values,
+        }
+    return list(write)
 
 
 def _split_entry(item: Any) -> tuple[bytes | None, bytes]:

@@ -1,4 +1,5 @@
-"""A pipeline's jobs, compiled: pick the job for an event, transform it, plan its Redis writes.
+"""A pipeline's jobs, compiled: pick the job for an event, transform it, plan its writes (Redis commands for
+``redis.write``, row writes for ``relational.write``).
 
 Pure: no I/O. ``redis.lookup`` steps are declared, not run: :meth:`CompiledJob.steps` is a job run that pauses
 at each lookup, yielding a :class:`LookupRequest` and resuming with its reply, so the processor can send the
@@ -7,6 +8,10 @@ callable answering one command at a time (``rdi dry-run`` answers ``None``).
 
 Routing follows RDI (spec §2.1–2.2): the job whose ``source`` matches the event's coordinates, else the
 default job (``table: "*"``), else the built-in mapping (all columns, default key, ``target_data_type``).
+Write-behind changes (``source.connector`` ``redis``, from ``rdi.collectors.redis_capture``) go to the job whose
+``source.redis.key_pattern`` is the event's ``table``; write-behind has no default (spec §4.2): a change of a
+pattern no job tracks any more is rejected. A delete caused by expiry is filtered out unless the job sets
+``propagate_expired`` (RDI does not propagate expired keys).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias, TypeVar
 
-from rdi.config.job import Job, JobSource, RedisWriteBlock, RedisWriteSettings
+from rdi.config.job import Job, JobSource, RedisWriteBlock, RedisWriteSettings, RelationalWriteBlock
 from rdi.errors import BadRecordError, ConfigError, ConfigIssue
 from rdi.events import ChangeEvent, Record, to_record
 from rdi.transforms import KeyTransform, LookupStep, Step, compile_transforms
 from rdi.writers.nest import NestPlanner, NestTree
 from rdi.writers.redis import Command, RedisCommandPlanner, WriteDefaults
+from rdi.writers.sql import RelationalPlanner, SqlWrite
 
 __all__ = [
     "DEFAULT_MAPPING",
@@ -32,21 +38,28 @@ __all__ = [
     "Lookup",
     "LookupRequest",
     "Output",
+    "Write",
     "run_steps",
 ]
 
 DEFAULT_MAPPING = "<default mapping>"
+_REDIS_CONNECTOR = "redis"
+"""``source.connector`` of the write-behind capture's events."""
 
 Lookup = Callable[[str, tuple[str, ...]], Any]
 """``lookup(connection, command) -> reply``: runs one ``redis.lookup`` command against a target."""
 
 
+Write: TypeAlias = Command | SqlWrite
+"""What an output sends to its target: a Redis command (``redis.write``) or a row write (``relational.write``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Output:
-    """The commands one ``redis.write`` output sends to its target connection."""
+    """The writes one output sends to its target connection: Redis commands or row writes, never both."""
 
     connection: str
-    commands: list[Command]
+    commands: list[Command] | list[SqlWrite]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +90,17 @@ class CompiledJob:
         if job.key is not None:  # legacy job-level key: the last step, so it sees the transformed record
             self.transforms.append(KeyTransform(job.key, step="key"))
         self.outputs: list[RedisWriteSettings] = [o.with_ for o in job.output if isinstance(o, RedisWriteBlock)]
+        self._relational = [
+            (o.with_.connection, _relational_planner(name, i, o))
+            for i, o in enumerate(job.output)
+            if isinstance(o, RelationalWriteBlock)
+        ]
+        redis_source = job.source.redis
+        given = redis_source is not None and "row_format" in redis_source.model_fields_set
+        self.row_format = redis_source.row_format if redis_source is not None and given else job.source.row_format
+        """``source.row_format`` (write-behind: ``source.redis.row_format``, spec §4.4, when written there)."""
+        self._write_behind = redis_source is not None
+        self._drops_expired = redis_source is not None and not redis_source.propagate_expired
         self.defaults = defaults
         nested = [o for o in self.outputs if o.nest is not None]
         if nested and nest is None:  # compiled alone (no router): the job's own nest is the whole tree
@@ -89,7 +113,8 @@ class CompiledJob:
         """Set when some job nests into others: a root table's writes are followed by its maps' refresh."""
         # An update can move a record to another key (custom key), member (set/sorted_set) or nest id: then
         # the record made from the before-image tells what to remove.
-        self._needs_previous = any(
+        # A relational output deletes the rows the before image made that the after image does not (foreach).
+        self._needs_previous = bool(self._relational) or any(
             o.key is not None
             or o.nest is not None
             or (o.data_type or defaults.target_data_type) in ("set", "sorted_set")
@@ -120,13 +145,17 @@ class CompiledJob:
         """:meth:`apply` for a job that :attr:`has_lookups` not, without the generator of :meth:`steps` (the hot
         path of the processor)."""
         transforms = self.transforms
-        record = _transform(transforms, to_record(event, self.source.row_format))
+        if self._write_behind and event.op == "d":
+            if self._drops_expired and event.source.get("expired") is True:
+                return JobResult(self.name, None, [])
+            event = _last_value(event)
+        record = _transform(transforms, to_record(event, self.row_format))
         if record is None:
             return JobResult(self.name, None, [])
         previous = None
         if self._needs_previous and event.op == "u" and event.before is not None:
             before = dataclasses.replace(event, after=event.before)
-            previous = _transform(transforms, to_record(before, self.source.row_format))
+            previous = _transform(transforms, to_record(before, self.row_format))
         return JobResult(self.name, record, self.plan_outputs(record, previous))
 
     def plan_outputs(self, record: Record, previous: Record | None) -> list[Output]:
@@ -136,6 +165,7 @@ class CompiledJob:
             Output(o.connection, planner.plan(record, previous))
             for o, planner in zip(self.outputs, self._planners, strict=True)
         ]
+        outputs.extend(Output(connection, rows.plan(record, previous)) for connection, rows in self._relational)
         if self._nest is not None and self._nest.is_root(record.table):
             outputs.extend(Output(connection, commands) for connection, commands in self._nest.refresh(record).items())
         return outputs
@@ -159,14 +189,36 @@ class CompiledJob:
         a reply that is a ``BadRecordError`` is raised as it is; another exception fails the step.
         """
         transforms = self.transforms
-        record = yield from _transform_steps(transforms, to_record(event, self.source.row_format))
+        if self._write_behind and event.op == "d":
+            if self._drops_expired and event.source.get("expired") is True:
+                return JobResult(self.name, None, [])
+            event = _last_value(event)
+        record = yield from _transform_steps(transforms, to_record(event, self.row_format))
         if record is None:
             return JobResult(self.name, None, [])
         previous = None
         if self._needs_previous and event.op == "u" and event.before is not None:
             before = dataclasses.replace(event, after=event.before)
-            previous = yield from _transform_steps(transforms, to_record(before, self.source.row_format))
+            previous = yield from _transform_steps(transforms, to_record(before, self.row_format))
         return JobResult(self.name, record, self.plan_outputs(record, previous))
+
+
+def _relational_planner(job: str, index: int, block: RelationalWriteBlock) -> RelationalPlanner:
+    """The planner of a `relational.write` output; ``ConfigError`` naming the job and output when it cannot be
+    built (an expression that does not compile, a column named twice)."""
+    try:
+        return RelationalPlanner(block.with_)
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue(f"jobs/{job}", 0, f"output[{index}].with", str(exc))]) from None
+
+
+def _last_value(delete: ChangeEvent) -> ChangeEvent:
+    """A write-behind delete as its job sees it: the key's last value (the capture's before-image) stands as
+    ``after`` too, so ``full``-format expressions (``after.id``, a ``foreach`` over ``after.members``) find the
+    rows to delete, as ``partial`` format does with the before-image."""
+    if delete.after is not None or delete.before is None:
+        return delete
+    return dataclasses.replace(delete, after=delete.before)
 
 
 def _default_mapping_job() -> Job:
@@ -180,6 +232,11 @@ class JobRouter:
         ingest = {name: job for name, job in jobs.items() if job.source.redis is None}
         nest = _nest_tree(ingest)
         compiled = [CompiledJob(name, job, defaults, nest) for name, job in ingest.items()]
+        self.write_behind: dict[str, CompiledJob] = {}
+        """Write-behind jobs by key pattern (the ``table`` of the capture's events)."""
+        for name, job in jobs.items():
+            if job.source.redis is not None:
+                self.write_behind.setdefault(job.source.redis.key_pattern, CompiledJob(name, job, defaults))
         self.jobs: list[CompiledJob] = [j for j in compiled if not j.source.is_default]
         defaults_jobs = [j for j in compiled if j.source.is_default]
         self.default: CompiledJob = (
@@ -189,6 +246,13 @@ class JobRouter:
             _check_nest_roots(nest, self.jobs, self.default, defaults)
 
     def job_for(self, event: ChangeEvent) -> CompiledJob:
+        """The job for ``event``; raises ``BadRecordError`` for a write-behind change no job tracks."""
+        if self.write_behind and event.source.get("connector") == _REDIS_CONNECTOR:
+            found = self.write_behind.get(event.table)
+            if found is None or found.source.server_name not in (None, event.server_name):
+                msg = f"no write-behind job tracks key pattern `{event.table}` (key `{event.source.get('key')}`)"
+                raise BadRecordError(msg)
+            return found
         for job in self.jobs:
             if job.matches(event):
                 return job

@@ -6,6 +6,8 @@ Layout:
   * ``dlq:<stream>`` — rejected records of a staging stream.
   * ``metadata:debezium:offsets`` — collector positions, as Debezium's Redis offset store keeps them.
   * ``metadata:debezium:schema_history:<server_name>`` — Debezium Server's schema history of one source.
+  * ``wb:<source>.<db>.<key_pattern>`` — write-behind staging stream of one tracked key pattern (the capture of
+    an application Redis writes it; a distinct prefix so ingest never reads it and vice versa).
   * ``rdi:...`` — everything else of ours: consumer groups, pipeline config/status, HA lock, counters.
 
 In a *target* Redis, beside the documents it writes, rdi keeps one thing: the rows of ``nest`` child tables,
@@ -23,7 +25,11 @@ __all__ = [
     "DEBEZIUM_SCHEMA_HISTORY",
     "HA_FENCE",
     "HA_LOCK",
+    "STAGING_PATTERNS",
     "STREAM_PATTERN",
+    "WB_STREAM_PATTERN",
+    "capture_known",
+    "capture_offset",
     "collector_snapshot",
     "collector_status",
     "consumer_group",
@@ -41,9 +47,13 @@ __all__ = [
     "schema_history",
     "staging_stream",
     "stream_schema",
+    "write_behind_stream",
 ]
 
 STREAM_PATTERN = "data:*"
+WB_STREAM_PATTERN = "wb:*"
+STAGING_PATTERNS = (STREAM_PATTERN, WB_STREAM_PATTERN)
+"""Every staging stream: ingest (``flows.ingest`` reads them) and write-behind (``flows.write_behind``)."""
 DEBEZIUM_OFFSETS = "metadata:debezium:offsets"
 DEBEZIUM_SCHEMA_HISTORY = "metadata:debezium:schema_history"
 HA_LOCK = "rdi:ha:lock"
@@ -60,6 +70,24 @@ def staging_stream(server_name: str, namespace: str | None, table: str, partitio
     """``data:<server_name>.<schema-or-db>.<table>[:<n>]``, the stream Debezium Server would write."""
     name = f"data:{server_name}.{namespace}.{table}" if namespace else f"data:{server_name}.{table}"
     return name if partition is None else f"{name}:{partition}"
+
+
+def write_behind_stream(source: str, db: int, key_pattern: str) -> str:
+    """``wb:<source>.<db>.<key_pattern>``: changes of the keys matching ``key_pattern`` in database ``db`` of the
+    application Redis ``source`` (one stream per tracked key pattern, as RDI)."""
+    return f"wb:{source}.{db}.{key_pattern}"
+
+
+def capture_offset(source: str) -> str:
+    """Hash ``{replid, offset, mode}`` of the write-behind capture of ``source``: ``offset`` is the last
+    replication byte processed (resume with ``PSYNC <replid> <offset+1>``); ``mode`` is ``psync`` or ``keyspace``."""
+    return f"rdi:capture:{source}:offset"
+
+
+def capture_known(source: str) -> str:
+    """Hash Redis key → JSON ``{"t": type, "v": last emitted value, "x": expire-at ms or -1}`` of the keys the
+    write-behind capture of ``source`` has emitted and not deleted."""
+    return f"rdi:capture:{source}:known"
 
 
 def dlq_stream(stream: str) -> str:

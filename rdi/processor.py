@@ -26,8 +26,8 @@ from rdi.config.processors import Processors
 from rdi.errors import BadRecordError, FatalError
 from rdi.events import ChangeEvent, ColumnType, decode_event
 from rdi.events.types import DEFAULT_PLACEHOLDER
-from rdi.jobs import JobResult, JobRouter, JobRun, LookupRequest
-from rdi.writers.redis import Command, WriteDefaults
+from rdi.jobs import JobResult, JobRouter, JobRun, LookupRequest, Write
+from rdi.writers.redis import WriteDefaults
 
 __all__ = [
     "BatchCounts",
@@ -107,7 +107,7 @@ class ProcessedBatch:
     stream: str
     ids: list[bytes]
     entries: list[EntryFields]
-    writes: dict[str, list[tuple[int, Command]]]
+    writes: dict[str, list[tuple[int, Write]]]
     rejected: list[Rejected]
     counts: BatchCounts
     ops: dict[int, str]
@@ -259,7 +259,7 @@ class _Collector:
 
     def __init__(self, batch: StreamBatch, incoming: int) -> None:
         self._batch = batch
-        self.writes: dict[str, list[tuple[int, Command]]] = {}
+        self.writes: dict[str, list[tuple[int, Write]]] = {}
         self.rejected: list[Rejected] = []
         self._rejected_at: list[int] = []
         self.counts = BatchCounts(incoming=incoming)
@@ -309,7 +309,7 @@ class _Collector:
         self._rejected_at = [self._rejected_at[i] for i in order]
 
 
-def _first(item: tuple[int, Command]) -> int:
+def _first(item: tuple[int, Write]) -> int:
     return item[0]
 
 

@@ -12,7 +12,9 @@ import rdi
 PUBLIC = ["rdi", "rdi.config", "rdi.errors", "rdi.events", "rdi.expressions", "rdi.transforms",
           "rdi.writers.redis", "rdi.jobs", "rdi.keys", "rdi.scaffold", "rdi.metrics", "rdi.processor",
           "rdi.runtime", "rdi.dry_run", "rdi.writers", "rdi.writers.nest", "rdi.control", "rdi.control.store",
-          "rdi.control.secrets", "rdi.api", "rdi.collectors.debezium"]  # fmt: skip
+          "rdi.control.secrets", "rdi.api", "rdi.collectors.debezium", "rdi.writers.sql", "rdi.sql_target",
+          "rdi.collectors.redis_commands", "rdi.collectors.settings", "rdi.collectors.redis_replication",
+          "rdi.collectors.redis_capture"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -7,8 +7,8 @@ import sys
 
 BLOCKED = ("bytewax", "redis", "sqlalchemy", "psycopg", "fastapi", "typer", "pymysql")
 CORE = ("rdi.config", "rdi.expressions", "rdi.events", "rdi.transforms", "rdi.writers.redis", "rdi.jobs",
-        "rdi.keys", "rdi.scaffold", "rdi.errors", "rdi.writers.nest", "rdi.collectors.debezium",
-        "rdi.dry_run")  # fmt: skip
+        "rdi.writers.sql", "rdi.keys", "rdi.scaffold", "rdi.errors", "rdi.writers.nest", "rdi.collectors.debezium",
+        "rdi.dry_run", "rdi.collectors.redis_commands", "rdi.collectors.settings")  # fmt: skip
 
 PROBE = f"""
 import importlib.abc, sys

@@ -31,6 +31,7 @@ DLQ_FIELDS = (
     "timestamp",
 )
 _PREFIX = keys.dlq_stream(keys.STREAM_PATTERN.removesuffix("*"))  # "dlq:data:"
+_WB_PREFIX = keys.dlq_stream(keys.WB_STREAM_PATTERN.removesuffix("*"))  # "dlq:wb:"
 
 
 def _text(value: Any) -> str:
@@ -38,16 +39,18 @@ def _text(value: Any) -> str:
 
 
 def dlq_stream_of(name: str) -> str:
-    """The DLQ stream of RDI's full table name ``<server>.<schema>.<table>``."""
-    return _PREFIX + name
+    """The DLQ stream of RDI's full table name ``<server>.<schema>.<table>``, or of a write-behind stream named
+    as it is (``wb:<source>.<db>.<key pattern>``)."""
+    return keys.dlq_stream(name) if name.startswith(_WB_PREFIX.removeprefix("dlq:")) else _PREFIX + name
 
 
 def dlq_counts(client: redis.Redis) -> dict[str, int]:
-    """Full table name → entries in its DLQ, for every DLQ stream in the RDI DB (sorted by name)."""
+    """DLQ name (see :func:`dlq_stream_of`) → entries in it, for every DLQ stream in the RDI DB (sorted by name)."""
     counts = {}
-    for raw in client.scan_iter(match=_PREFIX + "*", count=1000, _type="STREAM"):
-        stream = _text(raw)
-        counts[stream.removeprefix(_PREFIX)] = int(client.xlen(stream))
+    for prefix, strip in ((_PREFIX, _PREFIX), (_WB_PREFIX, "dlq:")):
+        for raw in client.scan_iter(match=prefix + "*", count=1000, _type="STREAM"):
+            stream = _text(raw)
+            counts[stream.removeprefix(strip)] = int(client.xlen(stream))
     return dict(sorted(counts.items()))
 
 

@@ -14,6 +14,7 @@ import orjson
 import redis
 
 from rdi import keys
+from rdi.metrics.monitor import stream_backlog
 
 __all__ = ["source_progress", "stream_counts"]
 
@@ -64,48 +65,28 @@ def source_progress(client: redis.Redis, sources: Iterable[str]) -> dict[str, di
 
 
 def stream_counts(client: redis.Redis, pipeline: str, now_ms: int) -> dict[str, dict[str, int]]:
-    """Per staging stream: ``total`` (entries ever added), ``pending`` (not yet processed: unread + unacked),
-    ``rejected`` (DLQ length), ``last_arrival_ms`` and ``lag_ms`` (age of the oldest unprocessed entry, 0 if none)."""
+    """Per staging stream (ingest ``data:*`` and write-behind ``wb:*``): ``total`` (entries ever added),
+    ``pending`` (not yet processed: unread + unacked, as the processor's metrics count them), ``rejected`` (DLQ
+    length), ``last_arrival_ms`` and ``lag_ms`` (age of the oldest unprocessed entry, 0 if none)."""
     group = keys.consumer_group(pipeline)
     counts: dict[str, dict[str, int]] = {}
-    for raw in sorted(client.scan_iter(match=keys.STREAM_PATTERN, count=1000, _type="STREAM")):
+    found = (raw for pattern in keys.STAGING_PATTERNS for raw in client.scan_iter(match=pattern, count=1000,
+                                                                                  _type="STREAM"))  # fmt: skip
+    for raw in sorted(found):
         stream = _text(raw)
         try:
             info = client.xinfo_stream(stream)
-            groups = client.xinfo_groups(stream)
+            pending, oldest = stream_backlog(client, stream, group)
         except redis.ResponseError:
             continue
         total = _int(info.get("entries-added") or info.get("length") or 0)
         last_id = _text(info.get("last-generated-id") or "0-0")
-        mine = next((g for g in groups if _text(g.get("name")) == group), None)
-        if mine is None:
-            pending, oldest = total, _first_id_ms(info)
-        else:
-            lag = mine.get("lag")
-            unread = _int(lag) if lag is not None else 0
-            pending = unread + _int(mine.get("pending") or 0)
-            oldest = _oldest_unprocessed_ms(client, stream, mine) if pending else 0
+        oldest_ms = _int(_text(oldest).split("-")[0]) if oldest is not None else 0
         counts[stream] = {
             "total": total,
             "pending": pending,
             "rejected": _int(client.xlen(keys.dlq_stream(stream))),
             "last_arrival_ms": _int(last_id.split("-")[0]),
-            "lag_ms": max(now_ms - oldest, 0) if oldest else 0,
+            "lag_ms": max(now_ms - oldest_ms, 0) if oldest_ms else 0,
         }
     return counts
-
-
-def _first_id_ms(info: Any) -> int:
-    first = info.get("first-entry")
-    return _int(_text(first[0]).split("-")[0]) if first else 0
-
-
-def _oldest_unprocessed_ms(client: redis.Redis, stream: str, group: Any) -> int:
-    if _int(group.get("pending") or 0):
-        summary = client.xpending(stream, _text(group.get("name")))
-        lowest = summary.get("min") if isinstance(summary, dict) else None
-        if lowest:
-            return _int(_text(lowest).split("-")[0])
-    delivered = _text(group.get("last-delivered-id") or "0-0")
-    after: Any = client.xrange(stream, min="(" + delivered, count=1)
-    return _int(_text(after[0][0]).split("-")[0]) if after else 0

@@ -80,9 +80,13 @@ def run_collector(
 
 
 def _dispatch(pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline, health: CollectorHealth) -> int:
+    if source not in pipeline.config.sources:  # legacy write-behind: the capture of the RDI DB itself
+        return _run_redis_capture(pipeline, source, rdi_url, health)
     config = pipeline.config.sources[source]
     if config.uses_debezium_server:
         return _run_debezium_server(pipeline, source, rdi_url, written, health)
+    if config.is_redis:
+        return _run_redis_capture(pipeline, source, rdi_url, health)
     kind = getattr(config.connection, "type", None)
     settings: PgCollectorSettings | MySqlCollectorSettings
     try:
@@ -93,9 +97,51 @@ def _dispatch(pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline, 
         else:
             raise ConfigError(f"sources.{source}.connection.type: no native collector for `{kind}` yet")
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(str(issue).lstrip(": "), file=sys.stderr)
-        return 2
+        return _config_failed(exc)
+
+    def run(client: redis.Redis, stop: threading.Event) -> None:
+        if isinstance(settings, PgCollectorSettings):
+            PostgresCollector(settings, client, stop=stop).run()
+        else:
+            MySqlCollector(settings, client, stop=stop).run()
+
+    return _run_until_stopped(run, rdi_url, health, (psycopg.OperationalError, pymysql.OperationalError))
+
+
+def _run_redis_capture(pipeline: Pipeline, source: str, rdi_url: str, health: CollectorHealth) -> int:
+    from rdi.collectors.redis_capture import RedisCapture
+    from rdi.collectors.settings import RedisCaptureSettings
+
+    try:
+        if source in pipeline.config.sources:
+            count = len(pipeline.config.redis_sources)
+            config = pipeline.config.sources[source]
+            settings = RedisCaptureSettings.from_source(source, config, pipeline.jobs, redis_sources=count)
+        else:
+            settings = RedisCaptureSettings.for_rdi_db(source, rdi_url, pipeline.jobs)
+    except ConfigError as exc:
+        return _config_failed(exc)
+
+    def run(client: redis.Redis, stop: threading.Event) -> None:
+        RedisCapture(settings, client, stop=stop).run()
+
+    return _run_until_stopped(run, rdi_url, health, ())
+
+
+def _config_failed(exc: ConfigError) -> int:
+    for issue in exc.issues:
+        print(str(issue).lstrip(": "), file=sys.stderr)
+    return 2
+
+
+def _run_until_stopped(
+    run: Callable[[redis.Redis, threading.Event], None],
+    rdi_url: str,
+    health: CollectorHealth,
+    transient: tuple[type[BaseException], ...],
+) -> int:
+    """Runs a collector (``run(rdi_client, stop)``) until SIGTERM/SIGINT; a lost connection (the RDI DB's, or one
+    of ``transient``) starts it over with a doubling backoff (1 s to 30 s). Returns the exit code."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -104,23 +150,15 @@ def _dispatch(pipeline: Pipeline, source: str, rdi_url: str, written: Pipeline, 
 
     _on_stop_signals(on_signal)
     client = redis.Redis.from_url(rdi_url)
+    retryable: tuple[type[BaseException], ...] = (RetryableError, redis.ConnectionError, redis.TimeoutError, *transient)
     delay = 1.0
     try:
         while not stop.is_set():
             try:
                 health.running = True
-                if isinstance(settings, PgCollectorSettings):
-                    PostgresCollector(settings, client, stop=stop).run()
-                else:
-                    MySqlCollector(settings, client, stop=stop).run()
+                run(client, stop)
                 return 0
-            except (
-                RetryableError,
-                psycopg.OperationalError,
-                pymysql.OperationalError,
-                redis.ConnectionError,
-                redis.TimeoutError,
-            ) as exc:
+            except retryable as exc:
                 # Safe to start over: positions live in the RDI DB, and the source resends unstaged work.
                 health.running = False
                 log.warning(
@@ -151,9 +189,7 @@ def _run_debezium_server(
     try:
         config = debezium_properties(source, written.config.sources[source], rdi_url)
     except ConfigError as exc:
-        for issue in exc.issues:
-            print(str(issue).lstrip(": "), file=sys.stderr)
-        return 2
+        return _config_failed(exc)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

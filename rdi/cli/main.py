@@ -184,13 +184,15 @@ def collector(
 
     pipeline = load(True)
     where = str(directory / "config.yaml") if directory else f"the pipeline `{pipeline_name}` deployed in the RDI DB"
-    if source not in pipeline.config.sources:
+    legacy = pipeline.write_behind and not pipeline.config.redis_sources
+    if source not in pipeline.config.sources and not legacy:  # legacy write-behind: any name captures the RDI DB
         known = ", ".join(sorted(pipeline.config.sources)) or "none"
         raise _fail(f"--source: no source `{source}` in {where} (sources: {known})")
     from rdi.cli.collector import run_collector  # imports drivers; keep them out of offline commands
 
     # Debezium Server's properties file keeps the ${...} references: their values go to its environment only
-    written = load(False) if pipeline.config.sources[source].uses_debezium_server else None
+    config = pipeline.config.sources.get(source)  # None: the legacy write-behind capture of the RDI DB
+    written = load(False) if config is not None and config.uses_debezium_server else None
     raise typer.Exit(run_collector(pipeline, source, ctx.obj["rdi_url"], written=written, health_port=health))
 
 
@@ -205,6 +207,24 @@ def _port_or_off(option: str, text: str) -> int | None:
     if not 0 <= port <= 65535:
         raise _fail(f"{option}: expected a port number (0-65535) or `off`, got {text!r}")
     return port
+
+
+def _deployed_flow(rdi_url: str, name: str) -> str:
+    """The flow of the pipeline deployed in the RDI DB; ``flows.ingest`` when it cannot be read now (the dataflow
+    then says why, and the controller restarts the processor after a deploy that changes the flow)."""
+    import redis
+
+    from rdi.runtime import deployed_files, pipeline_from_files
+
+    try:
+        client = redis.Redis.from_url(rdi_url)
+        try:
+            files = deployed_files(client, name)
+        finally:
+            client.close()
+        return pipeline_from_files(files, resolve_secrets=False).processor_flow if files else "flows.ingest"
+    except (ConfigError, redis.RedisError):
+        return "flows.ingest"
 
 
 def _load_deployed(rdi_url: str, name: str, *, resolve_secrets: bool) -> Pipeline:
@@ -258,9 +278,13 @@ def processor(
     pipeline_name: Annotated[str, typer.Option("--pipeline", envvar="RDI_PIPELINE", help="Pipeline name.")] = "default",
     restart: Annotated[bool, typer.Option(help="Restart the dataflow when it dies.")] = True,
 ) -> None:
-    """Run the ingest processor (Bytewax `flows.ingest`) until SIGTERM/SIGINT, restarting it if it dies."""
+    """Run the processor (Bytewax `flows.ingest`, or `flows.write_behind` for a write-behind pipeline) until
+    SIGTERM/SIGINT, restarting it if it dies."""
+    flow = "flows.ingest"
     if directory is not None:
-        _load(directory, resolve_secrets=True)  # report every problem now, before starting anything
+        flow = _load(directory, resolve_secrets=True).processor_flow  # every problem now, before starting anything
+    else:
+        flow = _deployed_flow(ctx.obj["rdi_url"], pipeline_name)
     # Bytewax's Kubernetes contract: the process id from the pod's ordinal, the addresses from a file.
     import os
 
@@ -276,7 +300,7 @@ def processor(
         env["RDI_PIPELINE_DIR"] = str(directory.resolve())
     if process_id is not None:
         env["BYTEWAX_PROCESS_ID"] = str(process_id)
-    command = bytewax_command("flows.ingest", workers=workers, process_id=process_id, addresses=addresses)
+    command = bytewax_command(flow, workers=workers, process_id=process_id, addresses=addresses)
     raise typer.Exit(run_processor(command, env, restart=restart))
 
 

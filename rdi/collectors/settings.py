@@ -13,19 +13,26 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
+from urllib.parse import unquote, urlsplit
 
 from rdi.config.sources import Source, SqlSourceConnection, TableSpec
 from rdi.errors import ConfigError, ConfigIssue
 
 __all__ = [
+    "LEGACY_CAPTURE_SOURCE",
+    "OWN_KEY_PREFIXES",
     "BigintUnsignedMode",
+    "CaptureMode",
+    "CapturePattern",
     "DecimalMode",
     "MySqlCollectorSettings",
     "MySqlFlavor",
     "PgCollectorSettings",
     "PublicationMode",
+    "RedisCaptureSettings",
     "SnapshotMode",
     "TableSelection",
+    "capture_patterns",
 ]
 
 PublicationMode: TypeAlias = Literal["all_tables", "filtered", "disabled"]
@@ -254,3 +261,125 @@ def _selection(name: str, spec: TableSpec | None) -> TableSelection:
 
 def _issue(source: str, path: str, message: str) -> ConfigError:
     return ConfigError([ConfigIssue("config.yaml", 0, f"sources.{source}.{path}", message)])
+
+
+CaptureMode: TypeAlias = Literal["auto", "psync", "keyspace"]
+
+LEGACY_CAPTURE_SOURCE = "rdi"
+"""The source name the controller gives the capture of a legacy write-behind pipeline (`connections:`, no Redis
+source), which captures the RDI DB itself: its offsets, known keys and streams are named after it."""
+OWN_KEY_PREFIXES = ("data:", "wb:", "dlq:", "rdi:", "metadata:")
+"""Keys of rdi's own in an RDI DB: never captured when the application Redis is the RDI DB (legacy form)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CapturePattern:
+    """One tracked key pattern and the commands that do not trigger an emission for it (lower-case)."""
+
+    pattern: str
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RedisCaptureSettings:
+    """The write-behind capture of an application Redis (`sources.<name>` with a `type: redis` connection).
+
+    Patterns: `source.redis.key_pattern` of every write-behind job that belongs to this source — every one when
+    the pipeline has a single Redis source, else those whose `source.server_name` names it. A pattern's
+    `exclude_commands` is what all of its jobs exclude. rdi's own settings in `advanced.source`:
+    `rdi.capture` (`auto`: follow the replication stream, falling back to keyspace notifications when the server
+    refuses replication; `psync`; `keyspace`), `rdi.capture.db` (database captured, 0),
+    `rdi.capture.reconcile.interval.s` (keyspace mode: full reconciliation period, 60), `rdi.capture.chunk.keys`
+    (keys read and written per atomic write, 1000).
+    """
+
+    source: str
+    host: str
+    port: int
+    user: str | None
+    password: str | None = field(repr=False)
+    patterns: tuple[CapturePattern, ...]
+    db: int = 0
+    mode: CaptureMode = "auto"
+    reconcile_interval_s: float = 60.0
+    chunk_keys: int = 1000
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = field(default=None, repr=False)
+    key_password: str | None = field(default=None, repr=False)
+    tls: bool = False  # TLS without client certificates (`rediss://`); `cacert`/`cert` imply it
+    own_keys_excluded: bool = False  # the application Redis is the RDI DB
+
+    @classmethod
+    def from_source(
+        cls, name: str, source: Source, jobs: Mapping[str, Any], *, redis_sources: int = 1
+    ) -> RedisCaptureSettings:
+        """Raises ``ConfigError`` (field paths under `sources.<name>`) for settings the capture can't use.
+        ``jobs`` maps job name → :class:`rdi.config.job.Job`; ``redis_sources`` counts the pipeline's Redis
+        sources (with more than one, a job must name its source in `source.server_name`)."""
+        from rdi.config.targets import RedisConnection
+
+        conn = source.connection
+        if not isinstance(conn, RedisConnection):
+            kind = getattr(conn, "type", None)
+            raise _issue(name, "connection.type", f"the write-behind capture needs `redis`, got `{kind}`")
+        adv = dict((source.advanced.source if source.advanced and source.advanced.source else {}) or {})
+
+        def number(key: str, default: float) -> float:
+            value = adv.get(key, default)
+            try:
+                return float(str(value))
+            except ValueError:
+                raise _issue(name, f"advanced.source.{key}", f"expected a number, got {value!r}") from None
+
+        mode = str(adv.get("rdi.capture", "auto"))
+        if mode not in ("auto", "psync", "keyspace"):
+            raise _issue(name, "advanced.source.rdi.capture", f"'{mode}' is not one of auto, psync, keyspace")
+        return cls(
+            source=name,
+            host=conn.host,
+            port=int(conn.port),
+            user=conn.user,
+            password=conn.password.get_secret_value() if conn.password else None,
+            patterns=capture_patterns(jobs, name if redis_sources > 1 else None),
+            db=int(number("rdi.capture.db", 0)),
+            mode=mode,  # type: ignore[arg-type]
+            reconcile_interval_s=max(0.1, number("rdi.capture.reconcile.interval.s", 60.0)),
+            chunk_keys=max(1, int(number("rdi.capture.chunk.keys", 1000))),
+            cacert=conn.cacert,
+            cert=conn.cert,
+            key=conn.key,
+            key_password=conn.key_password.get_secret_value() if conn.key_password else None,
+        )
+
+    @classmethod
+    def for_rdi_db(cls, name: str, rdi_url: str, jobs: Mapping[str, Any]) -> RedisCaptureSettings:
+        """The legacy form (`connections:`, no Redis source): the application Redis is the RDI DB at ``rdi_url``
+        (as RDI's Gears engine ran inside the application database); rdi's own keys are never captured."""
+        url = urlsplit(rdi_url)
+        path = url.path.strip("/")
+        return cls(
+            source=name,
+            host=url.hostname or "localhost",
+            port=url.port or 6379,
+            user=unquote(url.username) if url.username else None,
+            password=unquote(url.password) if url.password else None,
+            patterns=capture_patterns(jobs, None),
+            db=int(path) if path.isdigit() else 0,
+            tls=url.scheme == "rediss",
+            own_keys_excluded=True,
+        )
+
+
+def capture_patterns(jobs: Mapping[str, Any], source: str | None) -> tuple[CapturePattern, ...]:
+    """The key patterns of the write-behind jobs (of ``source`` when given: jobs naming it in
+    `source.server_name`), in job-name order; a pattern's exclusions are those all of its jobs share."""
+    found: dict[str, frozenset[str] | None] = {}
+    for _, job in sorted(jobs.items()):
+        spec = job.source.redis
+        if spec is None or (source is not None and job.source.server_name != source):
+            continue
+        exclude = frozenset(c.lower() for c in spec.exclude_commands)
+        seen = found.get(spec.key_pattern)
+        found[spec.key_pattern] = exclude if seen is None else seen & exclude
+    return tuple(CapturePattern(p, e or frozenset()) for p, e in found.items())

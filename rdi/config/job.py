@@ -94,6 +94,9 @@ class RedisSourceSpec(_Closed):
     trigger: Literal["write-behind"] = "write-behind"
     exclude_commands: list[str] = Field(default_factory=list)
     row_format: RowFormatName = "partial"
+    propagate_expired: bool = Field(
+        False, description="Write deletes of keys that expired (RDI does not: expired keys are not propagated)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -432,6 +435,16 @@ class RelationalWriteSettings(_Closed):
         if v is not None and not re.fullmatch(r"(?!:).*:.*(?<!:)", v):
             raise ValueError(f"`foreach` is `<alias>: <JMESPath>`, got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> RelationalWriteSettings:
+        if self.load_strategy != "APPEND" and not self.keys:
+            msg = f"`load_strategy: {self.load_strategy}` needs `keys` (the columns that identify a row)"
+            raise PydanticCustomError("job", "{message}", {"message": msg, "at": ("keys",)})
+        if self.load_strategy == "TYPE2" and not self.inactive_record_mapping:
+            msg = "`load_strategy: TYPE2` needs `inactive_record_mapping` (how to close the active row)"
+            raise PydanticCustomError("job", "{message}", {"message": msg, "at": ("inactive_record_mapping",)})
+        return self
 
 
 class RelationalWriteBlock(_Closed):

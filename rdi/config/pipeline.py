@@ -162,6 +162,16 @@ class Pipeline:
     jobs: Mapping[str, Job] = field(default_factory=dict)
 
     @property
+    def write_behind(self) -> bool:
+        """True when the jobs capture Redis keys (`source.redis`): the processor runs ``flows.write_behind``."""
+        return any(job.source.redis is not None for job in self.jobs.values())
+
+    @property
+    def processor_flow(self) -> str:
+        """The Bytewax flow module that processes this pipeline: ``flows.write_behind`` or ``flows.ingest``."""
+        return "flows.write_behind" if self.write_behind else "flows.ingest"
+
+    @property
     def default_job(self) -> Job | None:
         """The job with `table: "*"`, if any."""
         return next((j for j in self.jobs.values() if j.source.is_default), None)
@@ -234,6 +244,17 @@ class _Checker:
                     )
                 else:
                     tables[key] = name
+            if source.redis is not None:
+                pattern = ("redis", source.redis.key_pattern)
+                if pattern in tables:
+                    self.add(
+                        name,
+                        ("source", "redis", "key_pattern"),
+                        f"job `{tables[pattern]}` already tracks key pattern `{source.redis.key_pattern}`; one job "
+                        "per key pattern (give that job several outputs to write several tables)",
+                    )
+                else:
+                    tables[pattern] = name
             if source.redis is not None and self.config.sources and not self.config.redis_sources:
                 self.add(
                     name,

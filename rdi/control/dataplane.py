@@ -29,7 +29,7 @@ import redis
 from rdi import keys
 from rdi.cli.processor import bytewax_command
 from rdi.collectors.pg_replication import drop_slot
-from rdi.collectors.settings import MySqlCollectorSettings, PgCollectorSettings
+from rdi.collectors.settings import LEGACY_CAPTURE_SOURCE, MySqlCollectorSettings, PgCollectorSettings
 from rdi.config import Pipeline
 from rdi.control.supervisor import ChildSpec
 
@@ -58,7 +58,7 @@ def _digest(*parts: object) -> str:
 
 
 def _flows_dir() -> str | None:
-    """Where ``python -m bytewax.run flows.ingest`` finds ``flows`` (the repository in a dev checkout)."""
+    """Where ``python -m bytewax.run flows.<flow>`` finds ``flows`` (the repository in a dev checkout)."""
     spec = importlib.util.find_spec("flows")
     if spec is None or spec.origin is None:
         return None
@@ -77,11 +77,13 @@ def plan_data_plane(
     base = {"RDI_DB_URL": rdi_url, "RDI_PIPELINE": name, "RDI_PIPELINE_DIR": "", **secrets}
     secrets_digest = _digest(sorted(secrets.items()))
     specs = []
+    # A capture tracks the write-behind jobs' key patterns: a deploy that changes them restarts it.
+    captured = sorted(j.source.redis.model_dump_json() for j in pipeline.jobs.values() if j.source.redis is not None)
     for source, config in sorted(pipeline.config.sources.items()):
         kind = getattr(config.connection, "type", None)
-        if not config.active or kind not in NATIVE_SOURCES:
+        if not config.active or (kind not in NATIVE_SOURCES and not config.is_redis):
             continue
-        digest = _digest(config.model_dump(mode="json"), secrets_digest)
+        digest = _digest(config.model_dump(mode="json"), secrets_digest, *(captured if config.is_redis else ()))
         specs.append(
             ChildSpec(
                 name=f"collector-{source}",
@@ -90,14 +92,25 @@ def plan_data_plane(
                 env={**base, "RDI_CONFIG_DIGEST": digest},
             )
         )
+    if pipeline.write_behind and not pipeline.config.redis_sources:  # legacy form: capture the RDI DB itself
+        digest = _digest(secrets_digest, *captured)
+        specs.append(
+            ChildSpec(
+                name=f"collector-{LEGACY_CAPTURE_SOURCE}",
+                type="collector",
+                command=(sys.executable, "-m", "rdi", "collector", "--source", LEGACY_CAPTURE_SOURCE),
+                env={**base, "RDI_CONFIG_DIGEST": digest},
+            )
+        )
     targets = {k: v.model_dump(mode="json") for k, v in sorted(pipeline.config.targets.items())}
-    digest = _digest(targets, pipeline.config.processors.model_dump(mode="json"), secrets_digest, processor)
+    processors = pipeline.config.processors.model_dump(mode="json")
+    digest = _digest(targets, processors, secrets_digest, processor, pipeline.processor_flow)
     cluster = None
     if processor.processes > 1:
         cluster = ";".join(f"127.0.0.1:{processor.cluster_port + i}" for i in range(processor.processes))
     for i in range(processor.processes):
         command = bytewax_command(
-            "flows.ingest", workers=processor.workers, process_id=i if cluster else None, addresses=cluster
+            pipeline.processor_flow, workers=processor.workers, process_id=i if cluster else None, addresses=cluster
         )
         env = {**base, "RDI_CONFIG_DIGEST": digest, "RDI_METRICS_PORT": processor.metrics_port}
         if cluster:  # bytewax.run reads it as `-i` (and then wants `-a`)

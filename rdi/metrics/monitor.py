@@ -23,7 +23,7 @@ from rdi.metrics.processor import ProcessorMetrics
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["StreamMonitor"]
+__all__ = ["StreamMonitor", "stream_backlog"]
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +41,29 @@ def _text(value: Any) -> str:
 
 def _id_ms(entry_id: Any) -> int:
     return int(_text(entry_id).partition("-")[0])
+
+
+def stream_backlog(rdi: redis.Redis, stream: str, group: str) -> tuple[int, Any]:
+    """(entries of ``stream`` the consumer ``group`` has not acknowledged — delivered and pending plus not yet
+    delivered —, id of the oldest of them or ``None``); a stream the group does not read yet: all its entries.
+    Raises ``ResponseError`` when the stream is gone."""
+    groups = rdi.xinfo_groups(stream)
+    info = next((g for g in groups if _text(g["name"]) == group), None)
+    if info is None:
+        first = rdi.xrange(stream, count=1)
+        return int(rdi.xlen(stream)), (first[0][0] if first else None)
+    delivered = int(info["pending"])
+    after = "(" + _text(info["last-delivered-id"])
+    lag = info.get("lag")
+    if lag is None:
+        lag = len(rdi.xrange(stream, min=after, count=_LAG_COUNT_LIMIT) or [])
+    if delivered:
+        summary = rdi.xpending(stream, group)
+        return delivered + int(lag), summary["min"]
+    if lag:
+        first = rdi.xrange(stream, min=after, count=1)
+        return int(lag), (first[0][0] if first else None)
+    return 0, None
 
 
 class StreamMonitor:
@@ -79,7 +102,7 @@ class StreamMonitor:
         seen: set[str] = set()
         for stream in streams:
             try:
-                pending, oldest_id = self._backlog(stream)
+                pending, oldest_id = stream_backlog(self.rdi, stream, self.group)
             except ResponseError:  # deleted since the scan
                 continue
             latency = max(now - _id_ms(oldest_id), 0) if oldest_id is not None else 0
@@ -88,26 +111,6 @@ class StreamMonitor:
         for gone in self._known - seen:
             self.metrics.forget_pending(gone)
         self._known = seen
-
-    def _backlog(self, stream: str) -> tuple[int, Any]:
-        """(pending + not yet delivered, id of the oldest of them or None)."""
-        groups = self.rdi.xinfo_groups(stream)
-        info = next((g for g in groups if _text(g["name"]) == self.group), None)
-        if info is None:
-            first = self.rdi.xrange(stream, count=1)
-            return int(self.rdi.xlen(stream)), (first[0][0] if first else None)
-        delivered = int(info["pending"])
-        after = "(" + _text(info["last-delivered-id"])
-        lag = info.get("lag")
-        if lag is None:
-            lag = len(self.rdi.xrange(stream, min=after, count=_LAG_COUNT_LIMIT) or [])
-        if delivered:
-            summary = self.rdi.xpending(stream, self.group)
-            return delivered + int(lag), summary["min"]
-        if lag:
-            first = self.rdi.xrange(stream, min=after, count=1)
-            return int(lag), (first[0][0] if first else None)
-        return 0, None
 
     def start(self) -> None:
         """Poll in a daemon thread until :meth:`stop`; a failed poll is logged and retried next interval."""

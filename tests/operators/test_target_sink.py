@@ -33,7 +33,27 @@ pytestmark = pytest.mark.redis
 GROUP = keys.consumer_group("test")
 USERS = "data:pg.public.users"
 ORDERS = "data:pg.public.orders"
-CLUSTER_PORTS = (27001, 27002, 27003)
+
+
+def _cluster_ports(count: int = 3) -> tuple[int, ...]:
+    """Ports where a cluster node can listen: the port and its bus port (port + 10000) both free now."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port + 10000 > 65535 or port in ports:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        ports.append(port)
+    return tuple(ports)
+
+
+CLUSTER_PORTS = _cluster_ports()
 DEADLINE_S = 30.0
 FAST_RETRY = "retry_max_attempts: 3, retry_initial_delay_ms: 1, retry_max_delay_ms: 1"
 
@@ -395,7 +415,7 @@ def _answers(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A 3-primary Redis Cluster with RedisJSON on 127.0.0.1:27001-27003, stopped by PID at the end."""
+    """A 3-primary Redis Cluster with RedisJSON on free loopback ports (``CLUSTER_PORTS``), stopped by PID."""
     base = tmp_path_factory.mktemp("cluster")
     servers: list[subprocess.Popen[bytes]] = []
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from rdi.collectors.pg_replication import drop_slot
@@ -56,3 +57,14 @@ def mysql_db(mysql_url: str) -> Iterator[str]:
         yield name
     finally:
         execute(mysql_url, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def rdi_db(redis_url: str) -> Iterator[redis.Redis]:
+    """The RDI DB (the test Redis service), replies as bytes, not flushed: write-behind capture tests keep to
+    their own source's keys."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
