@@ -2,7 +2,7 @@
 # One entry point for a newcomer on a fresh Debian machine (see README.md):
 #
 #   bash deploy/vm/dev.sh demo   # embedded Postgres + Redis, sample data, live changes flowing into Redis
-#   bash deploy/vm/dev.sh test   # installs and starts the test services, runs lint, types and the whole test suite
+#   bash deploy/vm/dev.sh test   # installs and starts the test services (and helm), runs lint, types and the whole test suite
 #
 # Both create ./.venv (Python 3.11) and install the project with pinned dependencies first; idempotent.
 set -euo pipefail
@@ -42,6 +42,8 @@ run_tests() {
     ensure_venv
     say "test services: install + start (PostgreSQL, MariaDB, Redis + RedisJSON)"
     bash tests/services.sh install all
+    say "helm (for the Kubernetes chart's tests; built once from the Go module proxy)"
+    bash deploy/k8s/tools.sh helm >/dev/null
     say "ruff"
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .

@@ -323,6 +323,14 @@ def controller(
     processor_metrics_port: Annotated[
         str, typer.Option("--processor-metrics-port", envvar="RDI_METRICS_PORT", help="Processor's RDI_METRICS_PORT.")
     ] = "9121",
+    data_plane: Annotated[
+        str,
+        typer.Option(
+            "--data-plane",
+            envvar="RDI_CONTROLLER_DATA_PLANE",
+            help="run: the leader runs collectors + processor; external: others do (Kubernetes), status only.",
+        ),
+    ] = "run",
 ) -> None:
     """Run the control plane: the data plane of the deployed pipeline, HA lease, status (until SIGTERM/SIGINT)."""
     import os  # keeps the controller's imports out of offline commands
@@ -332,6 +340,8 @@ def controller(
     from rdi.control.controller import ControllerOptions
     from rdi.control.dataplane import ProcessorOptions
 
+    if data_plane not in ("run", "external"):
+        raise _fail(f"--data-plane: expected `run` or `external`, got {data_plane!r}")
     port: int | None = None
     if metrics_port.strip().lower() not in ("off", "none", ""):
         try:
@@ -346,6 +356,7 @@ def controller(
         processor=ProcessorOptions(
             workers=workers, processes=processes, cluster_port=cluster_port, metrics_port=processor_metrics_port
         ),
+        external_data_plane=data_plane == "external",
     )
     raise typer.Exit(run_controller(options, metrics_port=port))
 

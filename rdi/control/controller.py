@@ -97,6 +97,11 @@ class ControllerOptions:
     error_after_s: float = 120.0
     namespace: str = "rdi"
     processor: ProcessorOptions = field(default_factory=ProcessorOptions)
+    external_data_plane: bool = False
+    """True where something else runs the collectors and the processor (the Kubernetes chart's Deployments and
+    StatefulSet): the leader then only holds the lease, follows the deployment and publishes status and metrics
+    (the version the processes report applied); it starts no child and refuses resets (it cannot stop the
+    collectors first)."""
 
 
 class _LeaseKeeper(threading.Thread):
@@ -212,7 +217,8 @@ class Controller:
         self.observed_reset = status.observed_reset if status is not None else (meta.reset if meta else 0)
         self.leading = True
         self._status = ""
-        log.info("running the data plane of `%s` (fencing token %d)", self.options.pipeline, self.lease.token)
+        what = "following the external data plane" if self.options.external_data_plane else "running the data plane"
+        log.info("%s of `%s` (fencing token %d)", what, self.options.pipeline, self.lease.token)
 
     def _depose(self, why: str) -> None:
         self.supervisor.kill_all()
@@ -244,6 +250,9 @@ class Controller:
             return
         if not self._replan(deployed, secrets) or self._plan is None:
             self._publish("error", "Error", deployed)
+            return
+        if self.options.external_data_plane:
+            self._observe_external(deployed)
             return
         if meta.reset > self.observed_reset and not self._reset(deployed, secrets):
             if self.leading:
@@ -307,6 +316,21 @@ class Controller:
         self._errors = [f"reset failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"]
         log.error("%s; retrying in %.0f s", self._errors[0], _RESET_RETRY_S)
         return False
+
+    def _observe_external(self, deployed: Deployed) -> None:
+        """Status of a data plane run by others: the lowest version its processor processes report applied."""
+        meta = deployed.meta
+        if meta.reset > self.observed_reset:
+            self._errors = ["reset: the data plane runs outside the controller (Kubernetes); scale the collectors to "
+                            "0, reset, then scale them up (or run the controller with the data plane)"]  # fmt: skip
+            self._publish("error", "Error", deployed)
+            return
+        raw = self.client.hgetall(keys.processor_applied(self.options.pipeline))
+        versions = [int(_text(v).split()[0]) for v in raw.values() if _text(v).split()]
+        if versions:
+            self.observed_version = min(versions)
+        self._errors = []
+        self._publish("running" if self.observed_version == meta.version else "starting", "Active", deployed)
 
     def _observe_version(self) -> None:
         processes = [c for c in self.supervisor.children.values() if c.spec.type == "processor"]

@@ -23,7 +23,10 @@ import psycopg
 import pytest
 import redis
 
+from rdi import keys
 from tests.api.api_server import running_api
+from tests.fix_services import parse_mysql_url
+from tests.rdi.collectors._mysql_pipeline import execute, write_pipeline
 from tests.rdi.collectors._pg_pipeline import drop_slot_and_publication
 
 from ._ingest import REPO, free_port, group_drained, stage_rows, target_only_pipeline, wait_for
@@ -225,3 +228,36 @@ def test_rdi_processor_needs_addresses_for_a_process_id(redis_url: str, tmp_path
         2,
         "--process-id needs --addresses (BYTEWAX_ADDRESSES, or BYTEWAX_HOSTFILE_PATH: one per line)",
     )
+
+
+def test_controller_readyz_follows_the_lease_thread_reaching_the_rdi_db(tmp_path: Path) -> None:
+    """The chart's controller (`--data-plane external`): ready while its lease thread reaches the RDI DB."""
+    with private_redis(tmp_path) as (url, server):
+        port = free_port()
+        command = [sys.executable, "-m", "rdi", "controller", "--data-plane", "external", "--lease-ttl-ms", "1000"]
+        env = {"RDI_DB_URL": url, "RDI_CONTROLLER_METRICS_PORT": str(port), "RDI_INSTANCE_ID": "k8s-0"}
+        log = tmp_path / "controller.log"
+        with started(command, env, log):
+            wait_for(lambda: status(port, "/readyz") == 200, 30, "the controller to be ready", log=log)
+            leader = redis.Redis.from_url(url).get(keys.HA_LOCK)
+            stop(server)
+            wait_for(lambda: status(port, "/readyz") == 503, 30, "/readyz to notice the lost RDI DB", log=log)
+            assert (leader, status(port, "/healthz")) == (b"k8s-0", 200)
+
+
+@pytest.mark.mysql
+def test_mariadb_collector_is_ready_once_it_runs(redis_url: str, mysql_url: str, tmp_path: Path) -> None:
+    database = "k8s_health"
+    execute(mysql_url, f"DROP DATABASE IF EXISTS `{database}`", f"CREATE DATABASE `{database}`",
+            f"CREATE TABLE `{database}`.t (id INT PRIMARY KEY, note VARCHAR(20))")  # fmt: skip
+    write_pipeline(tmp_path, mysql_url, database=database)
+    port = free_port()
+    env = {"RDI_DB_URL": redis_url, "SOURCE_DB_PASSWORD": str(parse_mysql_url(mysql_url)["password"]),
+           "RDI_COLLECTOR_HEALTH_PORT": str(port)}  # fmt: skip
+    log = tmp_path / "collector.log"
+    try:
+        with started([sys.executable, "-m", "rdi", "collector", "--dir", str(tmp_path), "--source", "my"], env, log):
+            wait_for(lambda: status(port, "/readyz") == 200, 60, "the MariaDB collector to be ready", log=log)
+            assert status(port, "/healthz") == 200
+    finally:
+        execute(mysql_url, f"DROP DATABASE IF EXISTS `{database}`")
