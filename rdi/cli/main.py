@@ -211,30 +211,34 @@ def _deployed_flow(rdi_url: str, name: str) -> str:
     then says why, and the controller restarts the processor after a deploy that changes the flow)."""
     import redis
 
-    from rdi.runtime import deployed_files, pipeline_from_files
+    from rdi.runtime import pipeline_from_files
 
     try:
-        client = redis.Redis.from_url(rdi_url)
-        try:
-            files = deployed_files(client, name)
-        finally:
-            client.close()
+        files = _deployed_files(rdi_url, name)
         return pipeline_from_files(files, resolve_secrets=False).processor_flow if files else "flows.ingest"
     except (ConfigError, redis.RedisError):
         return "flows.ingest"
 
 
+def _deployed_files(rdi_url: str, name: str) -> dict[str, str] | None:
+    import redis  # keeps drivers out of offline commands
+
+    from rdi.runtime import deployed_files
+
+    client = redis.Redis.from_url(rdi_url)
+    try:
+        return deployed_files(client, name)
+    finally:
+        client.close()
+
+
 def _load_deployed(rdi_url: str, name: str, *, resolve_secrets: bool) -> Pipeline:
     import redis  # keeps drivers out of offline commands
 
-    from rdi.runtime import deployed_files, pipeline_from_files
+    from rdi.runtime import pipeline_from_files
 
     try:
-        client = redis.Redis.from_url(rdi_url)
-        try:
-            files = deployed_files(client, name)
-        finally:
-            client.close()
+        files = _deployed_files(rdi_url, name)
         if files is None:
             raise _fail(f"no pipeline `{name}` deployed in the RDI DB; deploy one or pass --dir")
         return pipeline_from_files(files, resolve_secrets=resolve_secrets)

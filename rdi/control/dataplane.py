@@ -65,6 +65,16 @@ def _flows_dir() -> str | None:
     return str(Path(spec.origin).resolve().parents[1])
 
 
+def _collector(source: str, env: Mapping[str, str], digest: str) -> ChildSpec:
+    """``rdi collector --source <source>``; ``digest`` changes when what it depends on does (then it restarts)."""
+    return ChildSpec(
+        name=f"collector-{source}",
+        type="collector",
+        command=(sys.executable, "-m", "rdi", "collector", "--source", source),
+        env={**env, "RDI_CONFIG_DIGEST": digest},
+    )
+
+
 def plan_data_plane(
     pipeline: Pipeline,
     *,
@@ -84,24 +94,9 @@ def plan_data_plane(
         if not config.active or (kind not in NATIVE_SOURCES and not config.is_redis):
             continue
         digest = _digest(config.model_dump(mode="json"), secrets_digest, *(captured if config.is_redis else ()))
-        specs.append(
-            ChildSpec(
-                name=f"collector-{source}",
-                type="collector",
-                command=(sys.executable, "-m", "rdi", "collector", "--source", source),
-                env={**base, "RDI_CONFIG_DIGEST": digest},
-            )
-        )
+        specs.append(_collector(source, base, digest))
     if pipeline.write_behind and not pipeline.config.redis_sources:  # legacy form: capture the RDI DB itself
-        digest = _digest(secrets_digest, *captured)
-        specs.append(
-            ChildSpec(
-                name=f"collector-{LEGACY_CAPTURE_SOURCE}",
-                type="collector",
-                command=(sys.executable, "-m", "rdi", "collector", "--source", LEGACY_CAPTURE_SOURCE),
-                env={**base, "RDI_CONFIG_DIGEST": digest},
-            )
-        )
+        specs.append(_collector(LEGACY_CAPTURE_SOURCE, base, _digest(secrets_digest, *captured)))
     targets = {k: v.model_dump(mode="json") for k, v in sorted(pipeline.config.targets.items())}
     processors = pipeline.config.processors.model_dump(mode="json")
     digest = _digest(targets, processors, secrets_digest, processor, pipeline.processor_flow)

@@ -80,45 +80,19 @@ processors:
 {processors}"""
 
 
-@dataclass
-class Ingest:
-    """A running pipeline: collector + processor over one scratch schema."""
+class Roles:
+    """The processes of a running pipeline by role (``collector``, ``processor``…), logging to ``folder/run.log``,
+    stopped by PID. Users define ``folder``, ``processes`` and ``env()``."""
 
-    pg_dsn: str
-    redis_url: str
     folder: Path
-    schema: str
-    name: str
-    db: redis.Redis
-    conn: psycopg.Connection[tuple[Any, ...]]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    metrics_port: int = 0
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
 
     @property
     def log(self) -> Path:
         return self.folder / "run.log"
-
-    def sql(self, statement: str, params: Any = None) -> None:
-        """Runs ``statement`` (``{s}`` = the schema) in its own transaction."""
-        self.conn.execute(sql.SQL(statement).format(s=sql.Identifier(self.schema)), params)  # type: ignore[arg-type]
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "SOURCE_DB_PASSWORD": urlparse(self.pg_dsn).password or "",
-            "RDI_DB_URL": self.redis_url,
-            "RDI_PIPELINE_DIR": str(self.folder),
-            "RDI_METRICS_PORT": "off",
-            "PYTHONUNBUFFERED": "1",
-        }
-
-    def start_collector(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "rdi", "collector", "--dir", str(self.folder), "--source", "pg"]
-        return self._start("collector", command)
-
-    def start_processor(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "bytewax.run", "flows.ingest", *args]
-        return self._start("processor", command, env)
 
     def _start(self, role: str, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as out:
@@ -142,6 +116,43 @@ class Ingest:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass
+class Ingest(Roles):
+    """A running pipeline: collector + processor over one scratch schema."""
+
+    pg_dsn: str
+    redis_url: str
+    folder: Path
+    schema: str
+    name: str
+    db: redis.Redis
+    conn: psycopg.Connection[tuple[Any, ...]]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    metrics_port: int = 0
+
+    def sql(self, statement: str, params: Any = None) -> None:
+        """Runs ``statement`` (``{s}`` = the schema) in its own transaction."""
+        self.conn.execute(sql.SQL(statement).format(s=sql.Identifier(self.schema)), params)  # type: ignore[arg-type]
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "SOURCE_DB_PASSWORD": urlparse(self.pg_dsn).password or "",
+            "RDI_DB_URL": self.redis_url,
+            "RDI_PIPELINE_DIR": str(self.folder),
+            "RDI_METRICS_PORT": "off",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start_collector(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "rdi", "collector", "--dir", str(self.folder), "--source", "pg"]
+        return self._start("collector", command)
+
+    def start_processor(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "bytewax.run", "flows.ingest", *args]
+        return self._start("processor", command, env)
 
     def drained(self) -> bool:
         """Every staging stream of the schema is fully read and acknowledged by the processor's group."""

@@ -25,7 +25,7 @@ import psycopg
 import pymysql
 import redis
 
-from tests.flows._ingest import REPO, free_port, group_drained, wait_for
+from tests.flows._ingest import Roles, free_port, group_drained, wait_for
 
 KEY_PATTERNS = {"customers": "cust:*", "docs": "doc:*", "tags": "tag:*", "ranks": "rank:*"}
 """Table → the key pattern whose keys its rows come from."""
@@ -192,7 +192,7 @@ def _text(value: Any) -> Any:
 
 
 @dataclass
-class WriteBehind:
+class WriteBehind(Roles):
     """A running write-behind pipeline: the capture (`rdi collector`) and the processor (`flows.write_behind`)."""
 
     folder: Path
@@ -200,10 +200,6 @@ class WriteBehind:
     app: AppRedis
     targets: SqlTargets
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    @property
-    def log(self) -> Path:
-        return self.folder / "run.log"
 
     def env(self) -> dict[str, str]:
         return {
@@ -221,29 +217,6 @@ class WriteBehind:
 
     def start_processor(self, *args: str) -> subprocess.Popen[bytes]:
         return self._start("processor", [sys.executable, "-m", "bytewax.run", "flows.write_behind", *args])
-
-    def _start(self, role: str, command: list[str]) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as out:
-            out.write(f"--- start {role}: {' '.join(command)}\n".encode())
-            process = subprocess.Popen(command, env=self.env(), stdout=out, stderr=out, cwd=REPO)
-        self.processes[role] = process
-        return process
-
-    def kill(self, role: str) -> None:
-        process = self.processes.pop(role)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-
-    def stop(self, role: str) -> None:
-        process = self.processes.pop(role, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
     def drained(self) -> bool:
         rdi = redis.Redis.from_url(self.rdi_url)
