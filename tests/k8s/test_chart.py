@@ -291,6 +291,7 @@ def test_the_chart_fails_with_a_message_for_a_configmap_pipeline_without_config(
         ("processor.replicas=0", "/processor/replicas"),
         ("rdiDatabase.url=http://rdi-db", "/rdiDatabase/url"),
         ("processor.replica=2", "additional properties 'replica' not allowed"),
+        ("processor.flow=flows.ingest", "/processor/flow"),
     ],
 )
 def test_values_schema_refuses_bad_values(setting: str, complaint: str) -> None:
@@ -301,3 +302,13 @@ def test_values_schema_refuses_bad_values(setting: str, complaint: str) -> None:
         check=False,
     )
     assert (done.returncode, complaint in done.stderr) == (1, True), done.stderr
+
+
+def test_a_write_behind_release_runs_flows_write_behind() -> None:
+    flow = "processor.flow=write_behind"
+    command = [helm(), "template", "t", str(CHART), "--kube-version", KUBERNETES, "--set", flow]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (statefulset,) = (doc for doc in yaml.safe_load_all(done.stdout) if doc and doc["kind"] == "StatefulSet")
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "bytewax.run", "flows.write_behind"]
