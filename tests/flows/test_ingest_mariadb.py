@@ -4,7 +4,6 @@ the RDI type table applied from the column types the collector publishes."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -19,7 +18,7 @@ import redis
 from tests.fix_services import parse_mysql_url
 from tests.rdi.collectors._mysql_pipeline import execute, write_pipeline
 
-from ._ingest import REPO, wait_for
+from ._ingest import REPO, stop_process, wait_for
 
 pytestmark = [pytest.mark.mysql, pytest.mark.redis]
 
@@ -55,13 +54,7 @@ def mariadb_ingest(mysql_url: str, redis_url: str, tmp_path: Path) -> Iterator[t
         yield database, db, log
     finally:
         for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
         execute(mysql_url, f"DROP DATABASE IF EXISTS `{database}`")
         db.flushdb()
 

@@ -26,13 +26,12 @@ from tests.flows._write_behind import (
     COLUMNS,
     TABLES_SQL,
     AppLoad,
-    AppRedis,
     SqlTargets,
     WriteBehind,
-    app_redis,
     expected_rows,
     random_change,
 )
+from tests.rdi.collectors._redis_capture import AppRedis
 
 TARGETS = ("pg", "maria", "lite")
 
@@ -105,8 +104,7 @@ processors:
             run.start_processor()
         yield run
     finally:
-        for role in list(run.processes):
-            run.stop(role)
+        run.stop_all()
         targets.drop()
         rdi.flushdb()
         rdi.close()
@@ -114,7 +112,7 @@ processors:
 
 def _assert_targets_equal_redis(run: WriteBehind, *, empty: bool = False) -> None:
     """Every table of every target holds exactly the rows the application Redis's keys say (``empty``: none)."""
-    expected = expected_rows(run.app.client())
+    expected = expected_rows(run.app.decoded())
     assert any(expected.values()) is not empty, expected
     for target in TARGETS:
         for table, columns in COLUMNS.items():
@@ -124,8 +122,8 @@ def _assert_targets_equal_redis(run: WriteBehind, *, empty: bool = False) -> Non
 
 
 def test_every_command_family_reaches_every_target(tmp_path: Path, redis_url: str, pg_dsn: str, mysql_url: str) -> None:
-    with app_redis(tmp_path / "app") as app, running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app) as run:
-        client = app.client()
+    with AppRedis(tmp_path / "app") as app, running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app) as run:
+        client = app.decoded()
         client.hset("cust:1", mapping={"name": "Ada", "city": "Oslo", "visits": "3"})
         client.json().set("doc:1", "$", {"title": "manual", "qty": 7})
         client.sadd("tag:1", "a", "b", "c")
@@ -151,7 +149,7 @@ def test_sigkill_capture_and_processor_at_random_points_converges(
 ) -> None:
     rng = random.Random(6)
     kills = {"capture": 0, "processor": 0}
-    with app_redis(tmp_path / "app") as app, running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app) as run:
+    with AppRedis(tmp_path / "app") as app, running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app) as run:
         with AppLoad(app, random_change, seed=6) as load:
             while min(kills.values()) < 10:
                 time.sleep(rng.uniform(0.3, 4.0))  # a process needs ~1-3 s to start: kill it early and late
@@ -169,10 +167,10 @@ def test_sigkill_capture_and_processor_at_random_points_converges(
 
 def test_replication_backlog_gap_is_reconciled(tmp_path: Path, redis_url: str, pg_dsn: str, mysql_url: str) -> None:
     with (
-        app_redis(tmp_path / "app", "--repl-backlog-size", "16kb") as app,
+        AppRedis(tmp_path / "app", "--repl-backlog-size", "16kb") as app,
         running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app) as run,
     ):
-        client = app.client()
+        client = app.decoded()
         for n in range(20):
             client.hset(f"cust:{n}", mapping={"name": f"before-{n}", "city": "Oslo", "visits": "1"})
         run.settle()
@@ -194,14 +192,14 @@ def test_expired_keys_follow_propagate_expired(
 ) -> None:
     flag = f"propagate_expired: {str(propagate).lower()}"
     with (
-        app_redis(tmp_path / "app") as app,
+        AppRedis(tmp_path / "app") as app,
         running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app, start=False) as run,
     ):
         job = run.folder / "jobs" / "customers.yaml"
         job.write_text(job.read_text().replace("propagate_expired: true", flag))
         run.start_capture()
         run.start_processor()
-        client = app.client()
+        client = app.decoded()
         client.hset("cust:gone", mapping={"name": "temp", "city": "Oslo", "visits": "1"})
         client.hset("cust:deleted", mapping={"name": "del", "city": "Rome", "visits": "2"})
         run.settle()
@@ -221,7 +219,7 @@ def test_a_refused_row_goes_to_the_dlq_and_a_redis_write_output_copies_the_key(
     Redis). A row PostgreSQL and MariaDB refuse (too long for VARCHAR(100); SQLite does not check) is
     dead-lettered, the rest of the batch commits; the API's status and DLQ listings see the write-behind stream."""
     with (
-        app_redis(tmp_path / "app") as app,
+        AppRedis(tmp_path / "app") as app,
         running_write_behind(tmp_path, redis_url, pg_dsn, mysql_url, app, start=False) as run,
     ):
         config = run.folder / "config.yaml"
@@ -235,7 +233,7 @@ def test_a_refused_row_goes_to_the_dlq_and_a_redis_write_output_copies_the_key(
         )
         run.start_capture()
         run.start_processor()
-        client = app.client()
+        client = app.decoded()
         client.hset("cust:ok", mapping={"name": "Ada", "city": "Oslo", "visits": "1"})
         client.hset("cust:long", mapping={"name": "x" * 150, "city": "Oslo", "visits": "2"})
         run.settle()

@@ -7,7 +7,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,9 @@ import redis
 
 from rdi import keys
 from rdi.collectors.redis_commands import glob_match
+from tests.flows._ingest import free_port
 
 DEADLINE_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rejson_path() -> str:
@@ -71,6 +65,10 @@ class AppRedis:
                     self.stop()
                     raise
                 time.sleep(0.02)
+
+    def decoded(self) -> redis.Redis:
+        """A new client of this Redis that answers ``str`` (close it when done)."""
+        return redis.Redis(port=self.port, decode_responses=True)
 
     def stop(self) -> None:
         self.client.close()
