@@ -31,7 +31,7 @@ from redis.retry import Retry
 
 from rdi.config.processors import Processors
 from rdi.config.targets import RedisConnection, Target
-from rdi.errors import BadRecordError, FatalError, RdiError, RetryableError
+from rdi.errors import BadRecordError, FatalError, RdiError, RetryableError, one_line
 
 __all__ = [
     "RedisClient",
@@ -146,7 +146,7 @@ def _where(name: str, conn: RedisConnection) -> str:
 
 
 def _one_line(exc: BaseException, conn: RedisConnection) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = one_line(exc)
     for secret in (conn.password, conn.key_password):
         value = secret.get_secret_value() if secret is not None else ""
         if value:

@@ -24,7 +24,13 @@ __all__ = [
     "RdiError",
     "RetryableError",
     "format_config_error",
+    "one_line",
 ]
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (whitespace runs folded), or its type's name when it has none."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class RdiError(Exception):

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchModuleError, StatementError
 
 from rdi.config.targets import SqlConnection
 from rdi.connections import RetryPolicy
-from rdi.errors import FatalError, RdiError, RetryableError
+from rdi.errors import FatalError, RdiError, RetryableError, one_line
 from rdi.writers._sql_compile import compile_statements
 from rdi.writers.sql import SqlWrite
 
@@ -79,7 +79,7 @@ def _where(name: str, conn: SqlConnection) -> str:
 
 def _one_line(exc: BaseException, conn: SqlConnection | None = None) -> str:
     orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    text = " ".join(str(orig).split()) or type(orig).__name__
+    text = one_line(orig)
     text = text.removeprefix("connection failed: ")
     if conn is not None and conn.password is not None:
         secret = conn.password.get_secret_value()

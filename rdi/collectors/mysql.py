@@ -78,7 +78,7 @@ from rdi.collectors.mysql_types import (
 )
 from rdi.collectors.settings import MySqlCollectorSettings, TableSelection
 from rdi.collectors.staging import Checkpoint, Entry, StagingStopped, StagingWriter, stoppable_sleep
-from rdi.errors import FatalError, RetryableError
+from rdi.errors import FatalError, RetryableError, one_line
 from rdi.events.types import ColumnType
 from rdi.stream_schema import publish_types
 
@@ -495,10 +495,10 @@ class MySqlCollector:
             except (BinlogConnectionLost, pymysql.OperationalError, pymysql.InterfaceError, RetryableError) as exc:
                 failures = 1 if self.events_read else failures + 1
                 if failures > MAX_RECONNECTS:
-                    raise RetryableError(f"the binlog at {self.address} keeps failing: {_one_line(exc)}") from exc
+                    raise RetryableError(f"the binlog at {self.address} keeps failing: {one_line(exc)}") from exc
                 delay = 1.0 if self.events_read else min(delay * 2, 30.0)
                 log.warning("binlog connection lost (%s); reconnecting from the last staged position in %.0f s",
-                            _one_line(exc), delay)  # fmt: skip
+                            one_line(exc), delay)  # fmt: skip
                 stager.flush()  # what was queued is staged; the stored offset then tells where to resume
                 self.stop.wait(delay)
             finally:
@@ -665,7 +665,3 @@ def _is_commit(ev: QueryEvent) -> bool:
 def _is_commit_or_ddl(ev: QueryEvent) -> bool:
     query = ev.query if isinstance(ev.query, str) else bytes(ev.query).decode("utf-8", "replace")
     return query.strip().upper() != "BEGIN"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

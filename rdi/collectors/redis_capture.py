@@ -46,7 +46,7 @@ from rdi import keys
 from rdi.collectors.redis_commands import CommandTable, compile_glob, parse_command_reply
 from rdi.collectors.redis_replication import Command, ReplicaClient, ReplicationRefused
 from rdi.collectors.settings import OWN_KEY_PREFIXES, RedisCaptureSettings
-from rdi.errors import FatalError, RetryableError
+from rdi.errors import FatalError, RetryableError, one_line
 
 __all__ = ["READ_SCRIPT", "RedisCapture"]
 
@@ -133,7 +133,7 @@ class _Transaction:
             pool.release(conn)
         for result in results or ():
             if isinstance(result, Exception):
-                raise FatalError(f"the RDI database refused a write-behind staging write: {_one_line(result)}")
+                raise FatalError(f"the RDI database refused a write-behind staging write: {one_line(result)}")
 
 
 @dataclass(slots=True)
@@ -197,7 +197,7 @@ class RedisCapture:
         except _Stopped:
             log.info("stopped during a reconciliation; the next start runs it again")
         except (OSError, redis.ConnectionError, redis.TimeoutError) as exc:
-            raise RetryableError(f"the application Redis at `{self._address()}`: {_one_line(exc)}") from exc
+            raise RetryableError(f"the application Redis at `{self._address()}`: {one_line(exc)}") from exc
         finally:
             self.app.close()
 
@@ -347,7 +347,7 @@ class RedisCapture:
         except (NoPermissionError, ResponseError) as exc:
             raise FatalError(
                 f"the Redis at `{self._address()}` does not publish keyspace notifications and refused CONFIG SET "
-                f"({_one_line(exc)}); set `notify-keyspace-events KA` on it"
+                f"({one_line(exc)}); set `notify-keyspace-events KA` on it"
             ) from None
 
     # ---- reconciliation ---------------------------------------------------------------------------
@@ -447,7 +447,7 @@ class RedisCapture:
                 return int(reply[0]), [self._current(names[i], reply[1 + 3 * i : 4 + 3 * i]) for i in range(len(names))]
             except (NoPermissionError, ResponseError) as exc:
                 log.warning("the Redis at `%s` refused the read script (%s): reading with pipelines",
-                            self._address(), _one_line(exc))  # fmt: skip
+                            self._address(), one_line(exc))  # fmt: skip
                 self.script_refused = True
         return self._read_pipelined(names)
 
@@ -564,7 +564,7 @@ class RedisCapture:
         try:
             self.rdi.hset(self.status_key, mapping=fields)
         except redis.RedisError as exc:
-            log.warning("could not update `%s`: %s", self.status_key, _one_line(exc))
+            log.warning("could not update `%s`: %s", self.status_key, one_line(exc))
 
     def _connect(self) -> Any:
         s = self.settings
@@ -607,7 +607,3 @@ def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
