@@ -10,7 +10,9 @@ How a run goes (DESIGN §4, wb-contract §1–2):
    in order, de-duplicated) are read in one round trip (type, value, ``PEXPIRETIME``: a read-only Lua script,
    or a pipeline where scripts are refused) and compared with the *known* hash (``rdi:capture:<source>:known``:
    the last value emitted per key). Each change is an event (``c`` new key, ``u`` changed value, ``d`` key gone;
-   ``expired`` when it vanished at or after its recorded expire-at time) appended to its pattern's stream
+   ``expired`` when it vanished at or after its expire-at time — the one recorded when last read, or the one a
+   ``PEXPIREAT`` in the same chunk set, so a key that got its TTL and expired while the capture lagged or was
+   down still counts as expired) appended to its pattern's stream
    ``wb:<source>.<db>.<pattern>``. The chunk's XADDs, known-hash updates and the new offset go in **one
    MULTI/EXEC**, and only then is the offset acknowledged to the master: a kill at any instant re-reads at most
    a chunk, whose unchanged values the known hash skips.
@@ -35,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import redis
@@ -242,6 +244,7 @@ class RedisCapture:
             while commands and len(commands) < self.settings.chunk_keys and (more := client.read(0)):
                 commands += more  # what already arrived, up to a chunk
             pending: dict[bytes, set[int]] = {}
+            expires: dict[bytes, int] = {}  # key → expire-at (ms, -1 none) the chunk's commands set
             db = self.stream_db
             last: Command | None = None
             for cmd in commands:
@@ -255,8 +258,8 @@ class RedisCapture:
                     touched.keys = [(db, k) for k in self._getkeys(cmd.args)]
                 if touched.reconcile and _reaches(name, cmd.args, db, tracked):
                     if last is not None:
-                        self._flush(pending, _Position(self.position.replid, last.end, db))
-                        pending = {}
+                        self._flush(pending, _Position(self.position.replid, last.end, db), expires=expires)
+                        pending, expires = {}, {}
                     log.warning("`%s` in the replication stream of `%s`: reconciling", name.decode().upper(),
                                 self._address())  # fmt: skip
                     self._reconcile(client)
@@ -270,14 +273,16 @@ class RedisCapture:
                     hits = self._patterns_of(key, command)
                     if hits:
                         pending.setdefault(key, set()).update(hits)
+                        if name in _EXPIRE_COMMANDS:
+                            expires[key] = _expire_at(name, cmd.args)
                 last = cmd
                 if len(pending) >= self.settings.chunk_keys:
-                    self._flush(pending, _Position(self.position.replid, cmd.end, db))
-                    pending, last = {}, None
+                    self._flush(pending, _Position(self.position.replid, cmd.end, db), expires=expires)
+                    pending, expires, last = {}, {}, None
                     committed_at = time.monotonic()
             self.stream_db = db
             if last is not None and (pending or time.monotonic() - committed_at >= _ACK_EVERY_S):
-                self._flush(pending, _Position(self.position.replid, last.end, db))
+                self._flush(pending, _Position(self.position.replid, last.end, db), expires=expires)
                 committed_at = time.monotonic()
             if self.position.offset is not None and client.acked != self.position.offset:
                 client.ack(self.position.offset)
@@ -311,18 +316,22 @@ class RedisCapture:
                     self._reconcile(None)
                     reconciled_at = time.monotonic()
                 pending: dict[bytes, set[int]] = {}
+                expires: dict[bytes, int] = {}
                 message = pubsub.get_message(timeout=_READ_WAIT_S)
                 while message is not None:
                     if message.get("type") == "pmessage":
                         key = bytes(message["channel"])[len(prefix) :]
-                        hits = self._patterns_of(key, _text(message["data"]))
+                        event = _text(message["data"])
+                        hits = self._patterns_of(key, event)
                         if hits:
                             pending.setdefault(key, set()).update(hits)
+                            if event in ("expired", "persist"):
+                                expires[key] = 0 if event == "expired" else -1
                     if len(pending) >= self.settings.chunk_keys:
                         break
                     message = pubsub.get_message(timeout=0)
                 if pending:
-                    self._flush(pending, None)
+                    self._flush(pending, None, expires=expires)
                 if time.monotonic() - reconciled_at >= self.settings.reconcile_interval_s:
                     self._reconcile(None)
                     reconciled_at = time.monotonic()
@@ -385,9 +394,17 @@ class RedisCapture:
 
     # ---- one chunk ------------------------------------------------------------------------------
 
-    def _flush(self, pending: dict[bytes, set[int]], position: _Position | None, *, snapshot: bool = False) -> None:
+    def _flush(
+        self,
+        pending: dict[bytes, set[int]],
+        position: _Position | None,
+        *,
+        snapshot: bool = False,
+        expires: dict[bytes, int] | None = None,
+    ) -> None:
         """Read the keys of ``pending`` (key → indexes of the patterns it triggers), emit their changes and store
-        ``position`` — in one MULTI/EXEC."""
+        ``position`` — in one MULTI/EXEC. ``expires``: the expire-at (ms, -1 none) the chunk's commands gave a key,
+        which decides ``expired`` over the one recorded when the key was last read."""
         names = list(pending)
         now_ms, current = self._read(names) if names else (0, [])
         known = self.rdi.hmget(self.known_key, names) if names else []
@@ -398,7 +415,8 @@ class RedisCapture:
             if now.type is None:
                 if old is None:
                     continue
-                expired = old["x"] >= 0 and now_ms >= old["x"]
+                expire_at = expires.get(key, old["x"]) if expires else old["x"]
+                expired = expire_at >= 0 and now_ms >= expire_at
                 event = _Event(key, "d", old["v"], None, old["t"], snapshot, expired, position, ts_ms, now_ms)
                 self._emit(tx, event, pending[key])
                 tx.add(b"HDEL", self.known_key, key)
@@ -592,6 +610,21 @@ class RedisCapture:
 
 
 _OWN_PREFIXES = tuple(p.encode() for p in OWN_KEY_PREFIXES)
+
+
+_EXPIRE_COMMANDS: Final = frozenset({b"pexpireat", b"persist"})
+"""The replicated forms of the commands that set or clear a tracked key's TTL (EXPIRE, PEXPIRE and EXPIREAT
+travel as PEXPIREAT with an absolute time)."""
+
+
+def _expire_at(name: bytes, args: Sequence[bytes]) -> int:
+    """The expire-at time (ms, -1 none) a ``PEXPIREAT key ms`` or ``PERSIST key`` sets."""
+    if name == b"pexpireat" and len(args) > 2:
+        try:
+            return int(args[2])
+        except ValueError:
+            return -1
+    return -1
 
 
 def _reaches(name: bytes, args: Sequence[bytes], db: int, tracked: int) -> bool:

@@ -186,6 +186,12 @@ class WriteBehind(Roles):
         )
 
 
+def persist_all(app: redis.Redis) -> int:
+    """Removes every tracked key's TTL (how many had one): a key expiring while the targets are compared with
+    Redis would delete its rows from the targets checked last but not from those checked first."""
+    return sum(bool(app.persist(key)) for pattern in KEY_PATTERNS.values() for key in app.scan_iter(match=pattern))
+
+
 def expected_rows(app: redis.Redis) -> dict[str, set[tuple[Any, ...]]]:
     """The rows every target table must hold, read from the application Redis's keys."""
     rows: dict[str, set[tuple[Any, ...]]] = {t: set() for t in KEY_PATTERNS}

@@ -29,6 +29,7 @@ from tests.flows._write_behind import (
     SqlTargets,
     WriteBehind,
     expected_rows,
+    persist_all,
     random_change,
 )
 from tests.rdi.collectors._redis_capture import AppRedis
@@ -112,8 +113,10 @@ processors:
 
 def _assert_targets_equal_redis(run: WriteBehind, *, empty: bool = False) -> None:
     """Every table of every target holds exactly the rows the application Redis's keys say (``empty``: none)."""
-    expected = expected_rows(run.app.decoded())
+    client = run.app.decoded()
+    expected = expected_rows(client)
     assert any(expected.values()) is not empty, expected
+    assert persist_all(client) == 0, "a key with a TTL could expire during the comparison"
     for target in TARGETS:
         for table, columns in COLUMNS.items():
             actual = run.targets.rows(target, table, columns)
@@ -160,6 +163,7 @@ def test_sigkill_capture_and_processor_at_random_points_converges(
                     time.sleep(rng.uniform(0.0, 0.5))
                 (run.start_capture if role == "capture" else run.start_processor)()
         assert load.count > 500
+        persist_all(app.decoded())  # no EXPIRE of the workload may fire during the comparison
         run.settle(timeout=180)
         _assert_targets_equal_redis(run)
     assert min(kills.values()) >= 10
@@ -182,6 +186,7 @@ def test_replication_backlog_gap_is_reconciled(tmp_path: Path, redis_url: str, p
             random_change(client, rng)
         run.start_capture()
         wait_for(lambda: b"gap" in run.log.read_bytes().lower(), 60, "the capture to report the gap", log=run.log)
+        persist_all(client)
         run.settle(timeout=120)
         _assert_targets_equal_redis(run)
 

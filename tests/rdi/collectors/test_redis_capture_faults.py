@@ -125,9 +125,10 @@ def test_an_expired_key_is_deleted_with_expired_true_and_a_del_with_false(
         try:
             capture.start().wait_running(rdi_db, "streaming")
             a.hset("cust:1", "name", "expires")
-            a.expire("cust:1", 1)
             a.hset("cust:2", "name", "deleted")
-            wait_for(lambda: converged(rdi_db, a, source, PATTERNS) and a.exists("cust:2"), "both staged", capture)
+            # staged first: a key that lives shorter than the capture's lag is never seen at all
+            wait_for(lambda: converged(rdi_db, a, source, PATTERNS), "both staged", capture)
+            a.expire("cust:1", 1)
             a.delete("cust:2")
             # Redis expires the key by itself (active expiry), and the replication stream carries its DEL.
             wait_for(lambda: converged(rdi_db, a, source, PATTERNS) and not a.exists("cust:1"), "the expiry", capture)
@@ -139,6 +140,37 @@ def test_an_expired_key_is_deleted_with_expired_true_and_a_del_with_false(
         ("c", "cust:2", False),
         ("d", "cust:1", True),
         ("d", "cust:2", False),
+    ]
+
+
+def test_a_key_given_a_ttl_and_expired_while_the_capture_was_down_is_deleted_as_expired(
+    tmp_path: Path, rdi_db: redis.Redis, redis_url: str
+) -> None:
+    """The capture never read the key with its TTL: the PEXPIREAT in the resumed stream says it expired (with
+    `propagate_expired` off a plain delete would wrongly remove the target's row)."""
+    with AppRedis(tmp_path) as app, capture_source(rdi_db) as source:
+        a = app.client
+        capture = Capture(write_pipeline(tmp_path, source, app.port, PATTERNS), source, redis_url)
+        try:
+            capture.start().wait_running(rdi_db, "streaming")
+            a.hset("cust:1", "name", "expires")
+            a.hset("cust:2", "name", "deleted")
+            wait_for(lambda: converged(rdi_db, a, source, PATTERNS), "both staged", capture)
+            assert capture.kill(signal.SIGTERM) == 0
+            a.pexpire("cust:1", 100)
+            a.delete("cust:2")
+            wait_for(lambda: not a.exists("cust:1"), "the expiry", capture)
+            capture.start()
+            wait_for(lambda: converged(rdi_db, a, source, PATTERNS), "the resumed stream", capture)
+        finally:
+            capture.stop()
+        entries = _entries(rdi_db, source)
+        got = [(e["op"], e["source"]["key"], e["source"]["expired"], e["source"]["snapshot"]) for e in entries]
+    assert sorted(got) == [
+        ("c", "cust:1", False, "false"),
+        ("c", "cust:2", False, "false"),
+        ("d", "cust:1", True, "false"),
+        ("d", "cust:2", False, "false"),
     ]
 
 
