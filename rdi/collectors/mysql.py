@@ -48,6 +48,7 @@ from rdi.collectors.mysql_binlog import (
     BinlogConnectionLost,
     BinlogPurgedError,
     GtidState,
+    binlog_has,
     check_server,
     gtid_sequence,
     open_binlog,
@@ -201,11 +202,23 @@ class MySqlCollector:
                 self._stream()
                 return
             except BinlogPurgedError as exc:
+                if self._binlog_kept():  # another 1236: the changes are there; a snapshot would lose deletes
+                    raise RetryableError(str(exc)) from exc
                 # The binlog expired while the collector was away (binlog_expire_logs_seconds): changes are gone.
                 log.warning("%s; the stored position is lost: taking a new snapshot", exc)
                 self.rdi.hdel(keys.DEBEZIUM_OFFSETS, self.offset_field)
                 self.rdi.delete(self.snapshot_key)
                 self.relations.clear()
+
+    def _binlog_kept(self) -> bool:
+        """True when the server still has every binlog transaction after the stored offset."""
+        _, value = self.writer.load(keys.DEBEZIUM_OFFSETS, self.offset_field)
+        offset = dict(orjson.loads(value)) if value else {}
+        conn = connect(self.args)
+        try:
+            return binlog_has(conn, GtidState.parse(str(offset.get("gtids", "")), mariadb=self.mariadb))
+        finally:
+            conn.close()
 
     def _prepare(self) -> bool:
         """Checks the server, reads the catalog, snapshots when needed; True when streaming should follow."""

@@ -45,6 +45,7 @@ __all__ = [
     "BinlogConnectionLost",
     "BinlogPurgedError",
     "GtidState",
+    "binlog_has",
     "check_server",
     "open_binlog",
     "refuse_compressed",
@@ -206,6 +207,26 @@ class GtidState:
         if self.mariadb:
             return ",".join(self.domains[d] for d in sorted(self.domains))
         return self.gtid_set
+
+
+def binlog_has(conn: pymysql.connections.Connection, state: GtidState) -> bool:
+    """True when the server's binlogs still hold every transaction after ``state``: an error 1236 is then not a
+    purge (a snapshot would be the wrong answer to it). MariaDB: the GTID state at the start of the oldest binlog
+    file is not ahead of ``state`` in any domain; MySQL: ``gtid_purged`` is a subset of ``state``."""
+    with translate_errors("cannot read which binlogs the server keeps"), conn.cursor() as cur:
+        if not state.mariadb:
+            cur.execute("SELECT GTID_SUBSET(@@GLOBAL.gtid_purged, %s)", (state.gtid_set,))
+            row = cur.fetchone()
+            return bool(row and row[0])
+        cur.execute("SHOW BINARY LOGS")
+        files = cur.fetchall()
+        if not files:
+            return False
+        cur.execute("SELECT BINLOG_GTID_POS(%s, 4)", (files[0][0],))
+        row = cur.fetchone()
+    oldest = GtidState.parse(str(row[0] or "") if row else "", mariadb=True)
+    have = {domain: gtid_sequence(gtid)[1] for domain, gtid in state.domains.items()}
+    return all(have.get(domain, -1) >= gtid_sequence(gtid)[1] for domain, gtid in oldest.domains.items())
 
 
 def gtid_sequence(gtid: str) -> tuple[int, int]:

@@ -18,10 +18,12 @@ import orjson
 import pytest
 import redis
 
+from rdi import keys
 from rdi.collectors.mysql import MySqlCollector
+from rdi.collectors.mysql_binlog import GtidState, binlog_has
 from rdi.collectors.settings import MySqlCollectorSettings
 from rdi.config import load_pipeline
-from rdi.errors import FatalError
+from rdi.errors import FatalError, RetryableError
 
 from ._mysql_pipeline import connect, execute, write_pipeline
 from ._pg_pipeline import replay, staged, wait_for
@@ -305,13 +307,8 @@ def test_a_lost_binlog_connection_is_reopened_from_the_last_staged_position(
     assert (streamed_counters(events) == load.counters, len(load.counters) > 100) == (True, True)
 
 
-def test_a_purged_binlog_position_is_replaced_by_a_new_snapshot(
-    tmp_path: Path, mysql_url: str, mysql_db: str, rdi_db: redis.Redis
-) -> None:
-    fill(mysql_url, mysql_db, 10)
-    settings = settings_for(tmp_path, mysql_url, mysql_db, options={"snapshot.mode": "initial_only"})
-    MySqlCollector(settings, rdi_db).run()  # snapshot, and the offset at its position
-    execute(mysql_url, "INSERT INTO orders VALUES (11, 1, 'lost')", database=mysql_db)
+def purge_binlogs(mysql_url: str) -> None:
+    """Starts a new binlog file and purges every older one."""
     conn = connect(mysql_url)
     try:
         with conn.cursor() as cur:
@@ -324,9 +321,19 @@ def test_a_purged_binlog_position_is_replaced_by_a_new_snapshot(
                 cur.execute("SHOW BINARY LOGS")
                 return [row[0] for row in cur.fetchall()] == [current]
 
-            wait_for(purged, 30, "the binlog with the insert to be purged")
+            wait_for(purged, 30, "the binlogs to be purged")
     finally:
         conn.close()
+
+
+def test_a_purged_binlog_position_is_replaced_by_a_new_snapshot(
+    tmp_path: Path, mysql_url: str, mysql_db: str, rdi_db: redis.Redis
+) -> None:
+    fill(mysql_url, mysql_db, 10)
+    settings = settings_for(tmp_path, mysql_url, mysql_db, options={"snapshot.mode": "initial_only"})
+    MySqlCollector(settings, rdi_db).run()  # snapshot, and the offset at its position
+    execute(mysql_url, "INSERT INTO orders VALUES (11, 1, 'lost')", database=mysql_db)
+    purge_binlogs(mysql_url)
     settings = settings_for(tmp_path, mysql_url, mysql_db)
     stop = threading.Event()
     runner = threading.Thread(target=MySqlCollector(settings, rdi_db, stop=stop).run, daemon=True)
@@ -344,6 +351,61 @@ def test_a_purged_binlog_position_is_replaced_by_a_new_snapshot(
 
 
 @pytest.mark.slow
+def test_an_error_1236_while_the_binlog_still_holds_the_position_is_retried_not_resnapshotted(
+    tmp_path: Path, mysql_url: str, mysql_db: str, rdi_db: redis.Redis
+) -> None:
+    """A stored GTID ahead of the server (restored server, another primary) gets error 1236 like a purge; the
+    binlog still holds everything after it, so a new snapshot would be wrong: the error is raised to retry."""
+    fill(mysql_url, mysql_db, 10)
+    settings = settings_for(tmp_path, mysql_url, mysql_db, options={"snapshot.mode": "initial_only"})
+    first = MySqlCollector(settings, rdi_db)
+    first.run()
+    field = first.offset_field
+    offset = orjson.loads(rdi_db.hget(keys.DEBEZIUM_OFFSETS, field))
+    offset["gtids"] = _ahead(offset["gtids"])
+    rdi_db.hset(keys.DEBEZIUM_OFFSETS, field, orjson.dumps(offset))
+    stream = f"data:my.{mysql_db}.orders"
+    stop = threading.Event()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            MySqlCollector(settings_for(tmp_path, mysql_url, mysql_db), rdi_db, stop=stop).run()
+        except BaseException as exc:
+            raised.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: raised or len(staged(rdi_db, stream)) > 10, 30, "the error or a second snapshot")
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert len(staged(rdi_db, stream)) == 10  # no second snapshot
+    assert isinstance(raised[0], RetryableError) and "1236" in str(raised[0]), raised
+
+
+def test_binlog_has_tells_a_purged_position_from_a_kept_one(mysql_url: str, mysql_db: str) -> None:
+    fill(mysql_url, mysql_db, 1)
+    conn = connect(mysql_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@GLOBAL.gtid_binlog_pos")
+            (text,) = cur.fetchone()
+        before = GtidState.parse(str(text), mariadb=True)
+        execute(mysql_url, "INSERT INTO orders VALUES (2, 1, 'purged')", database=mysql_db)
+        kept = (binlog_has(conn, before), binlog_has(conn, GtidState.parse(_ahead(str(text)), mariadb=True)))
+        purge_binlogs(mysql_url)
+        assert (*kept, binlog_has(conn, before)) == (True, True, False)
+    finally:
+        conn.close()
+
+
+def _ahead(gtids: str) -> str:
+    domain, server, seq = gtids.split("-")
+    return f"{domain}-{server}-{int(seq) + 1_000_000}"
+
+
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     tmp_path: Path, mysql_url: str, mysql_db: str, rdi_db: redis.Redis, redis_url: str
 ) -> None:
