@@ -275,6 +275,8 @@ class RedisCapture:
                         pending.setdefault(key, set()).update(hits)
                         if name in _EXPIRE_COMMANDS:
                             expires[key] = _expire_at(name, cmd.args)
+                        elif name in _MOVES_KEY and key == cmd.args[1]:
+                            expires[key] = -1  # moved away by a command: gone, but not expired
                 last = cmd
                 if len(pending) >= self.settings.chunk_keys:
                     self._flush(pending, _Position(self.position.replid, cmd.end, db), expires=expires)
@@ -615,6 +617,10 @@ _OWN_PREFIXES = tuple(p.encode() for p in OWN_KEY_PREFIXES)
 _EXPIRE_COMMANDS: Final = frozenset({b"pexpireat", b"persist"})
 """The replicated forms of the commands that set or clear a tracked key's TTL (EXPIRE, PEXPIRE and EXPIREAT
 travel as PEXPIREAT with an absolute time)."""
+
+
+_MOVES_KEY: Final = frozenset({b"rename", b"renamenx", b"move"})
+"""Commands that take their first key away (its TTL goes with it): its vanishing is no expiry."""
 
 
 def _expire_at(name: bytes, args: Sequence[bytes]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +117,15 @@ def test_keyspace_notifications_off_and_not_allowed_is_a_one_line_error(
     )
 
 
-@pytest.mark.parametrize("capture_down", [False, True], ids=["following", "capture-down"])
+@pytest.mark.parametrize("case", ["following", "capture-down", "renamed-while-down"])
 def test_an_expired_key_is_deleted_with_expired_true_and_a_del_with_false(
-    tmp_path: Path, rdi_db: redis.Redis, redis_url: str, capture_down: bool
+    tmp_path: Path, rdi_db: redis.Redis, redis_url: str, case: str
 ) -> None:
     """``capture-down``: the capture never read the key with its TTL; the PEXPIREAT in the resumed stream says it
-    expired (with `propagate_expired` off a plain delete would wrongly remove the target's row)."""
+    expired (with `propagate_expired` off a plain delete would wrongly remove the target's row).
+    ``renamed-while-down``: given a TTL, then renamed out of the pattern before that time — not an expiry, even
+    though the capture only reads it after the time passed."""
+    down = case != "following"
     with AppRedis(tmp_path) as app, capture_source(rdi_db) as source:
         a = app.client
         capture = Capture(write_pipeline(tmp_path, source, app.port, PATTERNS), source, redis_url)
@@ -131,11 +135,14 @@ def test_an_expired_key_is_deleted_with_expired_true_and_a_del_with_false(
             a.hset("cust:2", "name", "deleted")
             # staged first: a key that lives shorter than the capture's lag is never seen at all
             wait_for(lambda: converged(rdi_db, a, source, PATTERNS), "both staged", capture)
-            if capture_down:
+            if down:
                 assert capture.kill(signal.SIGTERM) == 0
-            a.pexpire("cust:1", 100 if capture_down else 1000)
+            a.pexpire("cust:1", 300 if down else 1000)
             a.delete("cust:2")
-            if capture_down:
+            if case == "renamed-while-down":
+                a.rename("cust:1", "other:1")
+                time.sleep(0.4)  # past cust:1's expire-at
+            if down:
                 wait_for(lambda: not a.exists("cust:1"), "the expiry", capture)
                 capture.start()
             # Redis expires the key by itself (active expiry), and the replication stream carries its DEL.
@@ -147,7 +154,7 @@ def test_an_expired_key_is_deleted_with_expired_true_and_a_del_with_false(
     assert sorted(got) == [
         ("c", "cust:1", False, "false"),
         ("c", "cust:2", False, "false"),
-        ("d", "cust:1", True, "false"),
+        ("d", "cust:1", case != "renamed-while-down", "false"),
         ("d", "cust:2", False, "false"),
     ]
 
