@@ -412,6 +412,8 @@ class RedisCapture:
         known = self.rdi.hmget(self.known_key, names) if names else []
         tx = _Transaction()
         ts_ms = int(time.time() * 1000)
+        records: list[bytes] = []  # the chunk's known-hash updates go in one HSET and one HDEL
+        gone: list[bytes] = []
         for key, now, raw in zip(names, current, known, strict=True):
             old = orjson.loads(raw) if raw is not None else None
             if now.type is None:
@@ -421,18 +423,22 @@ class RedisCapture:
                 expired = expire_at >= 0 and now_ms >= expire_at
                 event = _Event(key, "d", old["v"], None, old["t"], snapshot, expired, position, ts_ms, now_ms)
                 self._emit(tx, event, pending[key])
-                tx.add(b"HDEL", self.known_key, key)
+                gone.append(key)
                 continue
             record = orjson.dumps({"t": now.type, "v": now.value, "x": now.expire_at})
             if old is not None and old["t"] == now.type and old["v"] == now.value:
                 if old["x"] != now.expire_at:
-                    tx.add(b"HSET", self.known_key, key, record)
+                    records += (key, record)
                 continue
             op = "c" if old is None else "u"
             before = old["v"] if old is not None else None
             event = _Event(key, op, before, now.value, now.type, snapshot, False, position, ts_ms, now_ms)
             self._emit(tx, event, pending[key])
-            tx.add(b"HSET", self.known_key, key, record)
+            records += (key, record)
+        if records:
+            tx.add(b"HSET", self.known_key, *records)
+        if gone:
+            tx.add(b"HDEL", self.known_key, *gone)
         if position is not None:
             tx.add(b"HSET", self.offset_key, b"replid", position.replid or "", b"offset", position.offset or 0,
                    b"db", position.db, b"mode", b"psync")  # fmt: skip
