@@ -43,7 +43,6 @@ import io
 import logging
 import os
 import pstats
-import signal
 import subprocess
 import sys
 import tempfile
@@ -87,6 +86,7 @@ from rdi import keys
 from rdi.config import load_pipeline
 from rdi.processor import Processor, StreamBatch
 from rdi.stream_schema import StreamTypes
+from tests.flows._ingest import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = "pg"
@@ -244,13 +244,7 @@ class Processes:
         process = self.running.pop(role, None)
         if process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout)
         return process.returncode
 
     def stop_all(self) -> None:
