@@ -212,13 +212,18 @@ class MySqlCollector:
 
     def _binlog_kept(self) -> bool:
         """True when the server still has every binlog transaction after the stored offset."""
-        _, value = self.writer.load(keys.DEBEZIUM_OFFSETS, self.offset_field)
-        offset = dict(orjson.loads(value)) if value else {}
+        _, _, state = self._stored_offset()
         conn = connect(self.args)
         try:
-            return binlog_has(conn, GtidState.parse(str(offset.get("gtids", "")), mariadb=self.mariadb))
+            return binlog_has(conn, state)
         finally:
             conn.close()
+
+    def _stored_offset(self) -> tuple[str | None, dict[str, Any], GtidState]:
+        """The stored offset: its position (None: none stored), its JSON, and the GTID state to resume from."""
+        stored, value = self.writer.load(keys.DEBEZIUM_OFFSETS, self.offset_field)
+        offset = dict(orjson.loads(value)) if value else {}
+        return stored, offset, GtidState.parse(str(offset.get("gtids", "")), mariadb=self.mariadb)
 
     def _prepare(self) -> bool:
         """Checks the server, reads the catalog, snapshots when needed; True when streaming should follow."""
@@ -490,9 +495,7 @@ class MySqlCollector:
         failures = 0
         delay = 1.0
         while not self.stop.is_set():
-            stored, value = self.writer.load(keys.DEBEZIUM_OFFSETS, self.offset_field)
-            offset = dict(orjson.loads(value)) if value else {}
-            state = GtidState.parse(str(offset.get("gtids", "")), mariadb=self.mariadb)
+            stored, offset, state = self._stored_offset()
             self.relations.clear()
             stager = PipelinedStager(self.writer)
             reader = open_binlog(self.args, server_id=self.settings.server_id, state=state, databases=self._databases())
