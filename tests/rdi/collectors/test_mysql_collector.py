@@ -21,6 +21,7 @@ import redis
 from rdi import keys
 from rdi.collectors.mysql import MySqlCollector
 from rdi.collectors.mysql_binlog import GtidState, binlog_has
+from rdi.collectors.mysql_snapshot import current_position
 from rdi.collectors.settings import MySqlCollectorSettings
 from rdi.config import load_pipeline
 from rdi.errors import FatalError, RetryableError
@@ -389,12 +390,10 @@ def test_binlog_has_tells_a_purged_position_from_a_kept_one(mysql_url: str, mysq
     fill(mysql_url, mysql_db, 1)
     conn = connect(mysql_url)
     try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT @@GLOBAL.gtid_binlog_pos")
-            (text,) = cur.fetchone()
-        before = GtidState.parse(str(text), mariadb=True)
+        text = current_position(conn, mariadb=True).gtids
+        before = GtidState.parse(text, mariadb=True)
         execute(mysql_url, "INSERT INTO orders VALUES (2, 1, 'purged')", database=mysql_db)
-        kept = (binlog_has(conn, before), binlog_has(conn, GtidState.parse(_ahead(str(text)), mariadb=True)))
+        kept = (binlog_has(conn, before), binlog_has(conn, GtidState.parse(_ahead(text), mariadb=True)))
         purge_binlogs(mysql_url)
         assert (*kept, binlog_has(conn, before)) == (True, True, False)
     finally:
